@@ -1,0 +1,119 @@
+"""Every knob of the labeler, with defaults that work without per-feature tuning."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+METHODS = ("discrete", "soft", "hybrid")
+READOUTS = ("yes_no", "full_vocab")
+VOCABS = ("words", "all")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class LabelerConfig:
+    """Settings of `label_examples` / `label_features`.
+
+    Search (`method`):
+      "discrete" - gradient-guided token search (as in GCG): from a hard label, the gradient w.r.t. its
+                   one-hot vector proposes `discrete_topk` replacement tokens, all are scored exactly in
+                   one batch, the best is kept; repeat while the exact loss falls.
+      "soft"     - the seed paper's relaxation: p = softmax(v), gradient descent on v, then the top
+                   tokens of p are re-ranked by exact loss.
+      "hybrid"   - the soft phase proposes, the discrete phase refines its best candidates.
+    """
+
+    # -- search --------------------------------------------------------------------------------------
+    method: str = "discrete"
+    restarts: int = 4  # independent starts per feature, all in the same batch
+    label_tokens: int = 1  # K tokens per label; only K = 1 is supported so far
+    # -- soft phase (method "soft" / "hybrid") ----------------------------------------------------------
+    soft_steps: int = 150
+    lr: float = 0.1  # AdamW on the label logits v
+    weight_decay: float = 0.01
+    entropy_weight: float = 0.2  # weight of H(p) in nats, reached after the warm-up
+    entropy_warmup_steps: int = 50  # linear warm-up from 0 so p can explore before it is forced sharp
+    soft_candidates: int = 8  # top tokens of p (per restart, at a few checkpoints) sent to re-ranking
+    # -- discrete phase (method "discrete" / "hybrid") ------------------------------------------------
+    discrete_topk: int = 8  # replacement tokens proposed by the gradient per iteration
+    discrete_max_iters: int = 20
+    # -- objective ------------------------------------------------------------------------------------
+    readout: str = "yes_no"  # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE
+    kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
+    activation_threshold: float = 0.0  # an example is positive when its activation is above this
+    soft_targets: bool = False  # targets activation / max activation instead of 0 / 1
+    # -- data -----------------------------------------------------------------------------------------
+    examples_per_feature: int = 128  # at most this many are used (balanced subsample)
+    heldout_fraction: float = 0.25  # of each class, kept out of training for the metrics
+    min_examples_per_class: int = 4  # fewer positives or negatives: status "too_few_examples"
+    batch_examples: int = 16  # examples per feature per gradient step, half positive, half negative
+    eval_examples: int = 64  # training examples on which discrete proposals are scored exactly
+    # -- vocabulary -----------------------------------------------------------------------------------
+    candidate_vocab: Any = "words"  # "words", "all", or an explicit sequence of words / token ids
+    # -- hardware -------------------------------------------------------------------------------------
+    feature_batch_size: int = 16  # features optimised together in one forward / backward
+    max_rows_per_forward: int = 4096  # prompts per forward pass when scoring; bounds peak memory
+    seed: int = 0
+    device: str | None = None  # None: the discriminator model's device
+    dtype: str | None = None  # None: the discriminator model's dtype
+
+    def __post_init__(self):
+        _choice("method", self.method, METHODS)
+        _choice("readout", self.readout, READOUTS)
+        if self.dtype is not None:
+            _choice("dtype", self.dtype, DTYPES)
+        for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_max_iters",
+                     "examples_per_feature", "min_examples_per_class", "eval_examples",
+                     "feature_batch_size", "max_rows_per_forward"):
+            _at_least(name, getattr(self, name), 1)
+        _at_least("entropy_warmup_steps", self.entropy_warmup_steps, 0)
+        _at_least("batch_examples", self.batch_examples, 2)
+        if self.batch_examples % 2:
+            raise ValueError(f"LabelerConfig.batch_examples must be even (half positive, half negative), "
+                             f"got {self.batch_examples}")
+        if self.label_tokens != 1:
+            raise ValueError(f"LabelerConfig.label_tokens={self.label_tokens}: only single-token labels "
+                             "(label_tokens=1) are supported so far")
+        for name in ("lr", "weight_decay", "entropy_weight", "kl_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"LabelerConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"LabelerConfig.lr must be > 0, got {self.lr}")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ValueError(f"LabelerConfig.heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
+        vocab = self.candidate_vocab
+        if isinstance(vocab, str):
+            _choice("candidate_vocab", vocab, VOCABS)
+        elif not isinstance(vocab, Sequence) or len(vocab) == 0:
+            raise ValueError("LabelerConfig.candidate_vocab must be 'words', 'all' or a non-empty sequence "
+                             f"of words / token ids, got {vocab!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if not isinstance(self.candidate_vocab, str):
+            out["candidate_vocab"] = list(self.candidate_vocab)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabelerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown LabelerConfig fields {unknown}; valid fields are {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes) -> LabelerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name: str, value, options) -> None:
+    if value not in options:
+        raise ValueError(f"LabelerConfig.{name} must be one of {list(options)}, got {value!r}")
+
+
+def _at_least(name: str, value, low: int) -> None:
+    if not isinstance(value, int) or value < low:
+        raise ValueError(f"LabelerConfig.{name} must be an integer >= {low}, got {value!r}")
