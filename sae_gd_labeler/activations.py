@@ -43,7 +43,8 @@ class ActivationConfig:
     n_top: int = 64  # highest-activation occurrences kept
     n_positive_sample: int = 128  # uniform sample of firing occurrences (spread over its quantiles)
     n_negative_sample: int = 128  # uniform sample of non-firing occurrences
-    n_hard_negative: int = 64  # non-firing occurrences of the feature's top tokens
+    n_hard_negative: int = 64  # non-firing occurrences of a token in the feature's top-k (as it stood
+    # when the batch streamed by, and at the end): best effort, they depend on batch boundaries
     context_tokens: int = 32  # context kept per occurrence: this many tokens ending with the token
     firing_threshold: float = 0.0  # a feature fires where its activation is above this
     batch_size: int = 8  # sequences per forward pass; bounds the [tokens, features] work tensors
@@ -261,11 +262,13 @@ class _Slot:
         """Keep the best K of the kept and this batch's occurrences for features `f`; score, acts [N, Fc]."""
         if self.k == 0:
             return
-        k_new = min(self.k, score.shape[0])
-        new_score, row = torch.topk(score, k_new, dim=0, largest=self.largest)  # [k_new, Fc]
-        new_score, row = new_score.T, row.T  # [Fc, k_new]
-        both = torch.cat([self.score[f], new_score], dim=1)  # [Fc, K + k_new]
-        self.score[f], pick = torch.topk(both, self.k, dim=1, largest=self.largest)  # [Fc, K]
+        # Stable sorts rather than topk: ties (same token at the same position after BOS gives the same
+        # activation) go to the earliest occurrence, so batch size and chunking cannot change the result.
+        new_score, row = torch.sort(score, dim=0, descending=self.largest, stable=True)
+        new_score, row = new_score[: self.k].T, row[: self.k].T  # [Fc, k_new]
+        both = torch.cat([self.score[f], new_score], dim=1)  # [Fc, K + k_new], kept ones are earlier
+        both, pick = torch.sort(both, dim=1, descending=self.largest, stable=True)
+        self.score[f], pick = both[:, : self.k], pick[:, : self.k]  # [Fc, K]
         new = {"seq": batch.seq[row], "pos": batch.pos[row], "token_id": batch.token_id[row],
                "activation": acts.gather(0, row.T).T}
         for name, value in new.items():

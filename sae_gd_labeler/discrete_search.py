@@ -1,0 +1,68 @@
+"""Gradient-guided search over hard tokens (as in GCG): the gradient proposes, exact scoring decides.
+
+From a hard label t, the gradient of the minibatch loss with respect to t's one-hot vector ranks every
+candidate token by its first-order effect; the `discrete_topk` best replacements are scored exactly on
+the feature's evaluation examples in one batch, and the best is kept while the exact loss falls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from sae_gd_labeler.feature_batch import FeatureBatch
+
+
+@dataclass
+class DiscreteResult:
+    tokens: torch.Tensor  # [F, R] final candidate indices
+    losses: torch.Tensor  # [F, R] their exact loss on the evaluation rows
+    visited: list[set[int]]  # per feature: every candidate index scored exactly
+    iterations: torch.Tensor  # [F] iterations until every restart of the feature stopped improving
+
+
+def random_starts(batch: FeatureBatch) -> torch.Tensor:
+    """[F, R] random candidate indices, from each feature's own generator."""
+    n_cand = len(batch.candidate_ids)
+    return torch.stack([torch.randint(n_cand, (batch.config.restarts,), generator=g) for g in batch.generators])
+
+
+def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
+    cfg = batch.config
+    n_feat, restarts = start.shape
+    n_cand = len(batch.candidate_ids)
+    k = min(cfg.discrete_topk, n_cand - 1)
+    feature_of = torch.arange(n_feat)[:, None].expand(n_feat, restarts)  # [F, R]
+    tokens = start.clone()
+    losses = batch.exact_loss(feature_of.reshape(-1), tokens.reshape(-1)).view(n_feat, restarts)
+    visited = [set(tokens[f].tolist()) for f in range(n_feat)]
+    active = torch.ones(n_feat, restarts, dtype=torch.bool)
+    iterations = torch.zeros(n_feat, dtype=torch.long)
+
+    for _ in range(cfg.discrete_max_iters):
+        if not active.any() or k < 1:
+            break
+        rows = batch.sample_rows()  # drawn for every feature each iteration: keeps draws batch-invariant
+        f_idx, r_idx = active.nonzero(as_tuple=True)  # the labels still improving, [L]
+        one_hot = F.one_hot(tokens[f_idx, r_idx], n_cand).float().to(batch.W_cand.device)
+        one_hot.requires_grad_(True)  # [L, C]
+        pred = batch.step_loss(f_idx, one_hot @ batch.W_cand, rows)  # [L]
+        naturalness = -(one_hot * batch.log_q[f_idx.to(batch.log_q.device)]).sum(-1)  # one-hot KL
+        (pred + cfg.kl_weight * naturalness).sum().backward()
+        grad = one_hot.grad.cpu()  # [L, C]
+        grad.scatter_(1, tokens[f_idx, r_idx][:, None], float("inf"))  # never propose the current token
+        proposals = (-grad).topk(k, dim=-1).indices  # [L, k] steepest descent directions
+
+        scored = batch.exact_loss(f_idx.repeat_interleave(k), proposals.reshape(-1)).view(-1, k)  # [L, k]
+        best_loss, best = scored.min(-1)
+        improved = best_loss < losses[f_idx, r_idx] - 1e-6
+        tokens[f_idx[improved], r_idx[improved]] = proposals[improved, best[improved]]
+        losses[f_idx[improved], r_idx[improved]] = best_loss[improved]
+        active[f_idx[~improved], r_idx[~improved]] = False
+        iterations[f_idx.unique()] += 1
+        for f, props in zip(f_idx.tolist(), proposals.tolist()):
+            visited[f].update(props)
+
+    return DiscreteResult(tokens, losses, visited, iterations)

@@ -1,0 +1,244 @@
+"""A frozen TransformerLens LM that answers "is <token> an example of <label>?" with a yes / no logit.
+
+A prompt is [BOS] + prefix(context, token) + label + suffix. The prefix depends only on the example, so
+its keys and values are computed once (`cache_prefixes`) and every label is scored by running only the
+few label + suffix tokens on top of them (`answer_logits`). A soft label enters as an embedding that a
+temporary hook on `hook_embed` writes into the label slot: with a one-hot label it is exactly the
+hard-token run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from transformer_lens import HookedTransformer
+from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
+from transformer_lens.utilities import apply_softcap
+
+from sae_gd_labeler.example import Example
+from sae_gd_labeler.template import PromptTemplate
+
+
+@dataclass
+class PrefixCache:
+    """Keys and values of N example prefixes, left-padded to one length P."""
+
+    keys: list[Tensor]  # per layer [N, P, n_kv_heads, d_head]
+    values: list[Tensor]  # per layer [N, P, n_kv_heads, d_head]
+    mask: Tensor  # [N, P], 1 where a real token is
+    log_q: Tensor | None = None  # [N, d_vocab] the model's next-token log-probs at the label slot
+
+    def __len__(self) -> int:
+        return self.mask.shape[0]
+
+    def select(self, rows: Tensor) -> PrefixCache:
+        """The prefixes of `rows` (indices into this cache, repeats allowed), in that order."""
+        rows = rows.to(self.mask.device)
+        return PrefixCache(
+            [k.index_select(0, rows) for k in self.keys],
+            [v.index_select(0, rows) for v in self.values],
+            self.mask.index_select(0, rows),
+            None if self.log_q is None else self.log_q.index_select(0, rows),
+        )
+
+    def frozen_kv_cache(self) -> TransformerLensKeyValueCache:
+        entries = [TransformerLensKeyValueCacheEntry(k, v, frozen=True) for k, v in zip(self.keys, self.values)]
+        return TransformerLensKeyValueCache(entries, self.mask, frozen=True)
+
+
+class Discriminator:
+    """Wraps a `HookedTransformer` (any architecture it supports) and a `PromptTemplate`."""
+
+    def __init__(self, model: HookedTransformer, template: PromptTemplate | None = None):
+        if not isinstance(model, HookedTransformer):
+            raise ValueError(f"Discriminator needs a transformer_lens HookedTransformer, got {type(model).__name__}")
+        tokenizer = model.tokenizer
+        if tokenizer is None:
+            raise ValueError("the discriminator model has no tokenizer; build it with one "
+                             "(HookedTransformer(cfg, tokenizer=...)) or call model.set_tokenizer(...)")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template if template is not None else PromptTemplate.default_for(tokenizer)
+        self.template.validate(tokenizer)
+        self.yes_id, self.no_id = self.template.answer_ids(tokenizer)
+        self.suffix_ids = self._encode(self.template.suffix)
+        bos = tokenizer.bos_token_id
+        self.bos_ids = [bos] if (bos is not None and model.cfg.default_prepend_bos) else []
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Stop gradients into the model's weights while labeling (only the label is trained); the
+        weights' requires_grad flags are restored afterwards."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+    # -- basic facts ----------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.model.W_E.device
+
+    @property
+    def d_vocab(self) -> int:
+        return self.model.cfg.d_vocab
+
+    @property
+    def W_E(self) -> Tensor:  # [d_vocab, d_model]
+        return self.model.W_E
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def label_ids(self, label: str) -> list[int]:
+        """Token ids of a text label as it stands in the label slot (with the template's lead space)."""
+        ids = self._encode(self.template.label_lead + label)
+        if not ids:
+            raise ValueError(f"label {label!r} is empty after tokenization")
+        return ids
+
+    def prefix_ids(self, examples: Sequence[Example]) -> list[list[int]]:
+        return [self.bos_ids + self._encode(self.template.prefix(ex.context, ex.token)) for ex in examples]
+
+    def _left_pad(self, rows: list[list[int]]) -> tuple[Tensor, Tensor]:
+        width = max(len(r) for r in rows)
+        if width + len(self.suffix_ids) + 1 > self.model.cfg.n_ctx:
+            raise ValueError(f"a prompt of {width + len(self.suffix_ids) + 1} tokens exceeds the "
+                             f"discriminator's context of {self.model.cfg.n_ctx}; shorten the example "
+                             "contexts or the template")
+        tokens = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            tokens[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r):] = 1
+        return tokens.to(self.device), mask.to(self.device)
+
+    # -- the prefix cache -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def cache_prefixes(self, examples: Sequence[Example], with_log_q: bool = False,
+                       max_rows: int = 1024) -> PrefixCache:
+        """Run every example's prefix once and keep its keys / values (and optionally log q)."""
+        if len(examples) == 0:
+            raise ValueError("cache_prefixes needs at least one example")
+        tokens, mask = self._left_pad(self.prefix_ids(examples))  # [N, P]
+        parts = []
+        for start in range(0, len(examples), max_rows):
+            t, m = tokens[start:start + max_rows], mask[start:start + max_rows]
+            kv = TransformerLensKeyValueCache.init_cache(self.model.cfg, self.device, t.shape[0])
+            resid = self.model(t, attention_mask=m, past_kv_cache=kv, stop_at_layer=self.model.cfg.n_layers)
+            log_q = None
+            if with_log_q:  # the model's guess for the token right after the prefix: the label slot
+                log_q = self._unembed(resid[:, -1]).log_softmax(-1)  # [n, d_vocab]
+            parts.append(([e.past_keys for e in kv.entries], [e.past_values for e in kv.entries], log_q))
+        n_layers = len(parts[0][0])
+        return PrefixCache(
+            keys=[torch.cat([p[0][layer] for p in parts]) for layer in range(n_layers)],
+            values=[torch.cat([p[1][layer] for p in parts]) for layer in range(n_layers)],
+            mask=mask,
+            log_q=torch.cat([p[2] for p in parts]) if with_log_q else None,
+        )
+
+    # -- scoring --------------------------------------------------------------------------------------
+    def _unembed(self, resid: Tensor, token_ids: list[int] | None = None) -> Tensor:
+        """Final norm + unembedding of residuals [..., d_model] -> float32 logits [..., n_ids]."""
+        model = self.model
+        if model.cfg.normalization_type is not None:
+            resid = model.ln_final(resid)
+        W_U, b_U = model.W_U, model.b_U
+        if token_ids is not None:  # only the answer columns: the full vocabulary is not needed
+            W_U, b_U = W_U[:, token_ids], b_U[token_ids]
+        logits = resid.float() @ W_U.float() + b_U.float()
+        return apply_softcap(logits, model.cfg.output_logits_soft_cap)
+
+    def _injection_hook(self, start: int, label_embeds: Tensor):
+        """A hook on `hook_embed` that writes label_embeds [M, K, d_model] at positions start..start+K."""
+        def hook(embed: Tensor, hook) -> Tensor:  # embed [M, T, d_model]
+            k = label_embeds.shape[1]
+            return torch.cat([embed[:, :start], label_embeds.to(embed.dtype), embed[:, start + k:]], dim=1)
+        return hook
+
+    def _answer(self, resid_last: Tensor, full_vocab: bool) -> Tensor:
+        """[M, d_model] -> logit(yes) - logit(no) [M]; with full_vocab, log p(yes), log p(no) [M, 2]."""
+        if full_vocab:
+            log_p = self._unembed(resid_last).log_softmax(-1)  # [M, d_vocab]
+            return log_p[:, [self.yes_id, self.no_id]]
+        yes_no = self._unembed(resid_last, [self.yes_id, self.no_id])  # [M, 2]
+        return yes_no[:, 0] - yes_no[:, 1]
+
+    def answer_logits(self, prefixes: PrefixCache, label_embeds: Tensor | None = None,
+                      label_tokens: Tensor | None = None, full_vocab: bool = False) -> Tensor:
+        """Score one label per cached prefix.
+
+        label_embeds [M, K, d_model] (soft labels, differentiable) or label_tokens [M, K] (hard labels).
+        Returns logit(yes) - logit(no) [M], or with full_vocab the log-probs of yes and no [M, 2].
+        """
+        if (label_embeds is None) == (label_tokens is None):
+            raise ValueError("give exactly one of label_embeds and label_tokens")
+        m = len(prefixes)
+        k = (label_embeds if label_embeds is not None else label_tokens).shape[1]
+        suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(m, -1)
+        if label_tokens is None:  # placeholders, overwritten by the hook
+            label_tokens = torch.full((m, k), self.yes_id, dtype=torch.long, device=self.device)
+        tokens = torch.cat([label_tokens.to(self.device), suffix], dim=1)  # [M, K + S]
+        mask = torch.ones_like(tokens)
+        hooks = [] if label_embeds is None else [("hook_embed", self._injection_hook(0, label_embeds))]
+        with self.model.hooks(fwd_hooks=hooks):
+            resid = self.model(tokens, attention_mask=mask, past_kv_cache=prefixes.frozen_kv_cache(),
+                               stop_at_layer=self.model.cfg.n_layers)  # [M, K + S, d_model]
+        return self._answer(resid[:, -1], full_vocab)
+
+    def yes_no_logit(self, examples: Sequence[Example], label: str | Tensor, use_cache: bool = True) -> Tensor:
+        """logit(yes) - logit(no) at the answer position for every example, given one label.
+
+        `label` is a string (hard tokens) or probabilities over the vocabulary, [d_vocab] or
+        [n_slots, d_vocab], injected as p @ W_E. With use_cache=False the whole prompt runs in one pass.
+        """
+        if len(examples) == 0:
+            raise ValueError("yes_no_logit needs at least one example")
+        if isinstance(label, str):
+            ids = torch.tensor(self.label_ids(label), device=self.device)
+            label_tokens, label_embeds = ids.expand(len(examples), -1), None
+        else:
+            probs = self._check_probs(label)  # [K, d_vocab]
+            embeds = probs.to(self.W_E.dtype) @ self.W_E  # [K, d_model]
+            label_tokens, label_embeds = None, embeds.expand(len(examples), -1, -1)
+        if use_cache:
+            return self.answer_logits(self.cache_prefixes(examples), label_embeds, label_tokens)
+        return self._answer_uncached(examples, label_embeds, label_tokens)
+
+    def _answer_uncached(self, examples, label_embeds, label_tokens) -> Tensor:
+        """The reference path: the whole prompt in one ordinary forward pass, full logits."""
+        prefix, prefix_mask = self._left_pad(self.prefix_ids(examples))  # [M, P]
+        m, p = prefix.shape
+        k = (label_embeds if label_embeds is not None else label_tokens).shape[1]
+        if label_tokens is None:
+            label_tokens = torch.full((m, k), self.yes_id, dtype=torch.long, device=self.device)
+        suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(m, -1)
+        tokens = torch.cat([prefix, label_tokens, suffix], dim=1)  # [M, P + K + S]
+        mask = torch.cat([prefix_mask, torch.ones((m, tokens.shape[1] - p), dtype=torch.long,
+                                                  device=self.device)], dim=1)
+        hooks = [] if label_embeds is None else [("hook_embed", self._injection_hook(p, label_embeds))]
+        with self.model.hooks(fwd_hooks=hooks):
+            logits = self.model(tokens, attention_mask=mask)[:, -1].float()  # [M, d_vocab]
+        return logits[:, self.yes_id] - logits[:, self.no_id]
+
+    def _check_probs(self, label: Tensor) -> Tensor:
+        if not isinstance(label, Tensor):
+            raise ValueError(f"label must be a str or a Tensor of probabilities, got {type(label).__name__}")
+        probs = label.unsqueeze(0) if label.dim() == 1 else label
+        if probs.dim() != 2 or probs.shape[1] != self.d_vocab:
+            raise ValueError(f"a probability label must have shape [d_vocab] or [n_slots, d_vocab] with "
+                             f"d_vocab={self.d_vocab}; got {tuple(label.shape)}")
+        if not torch.isfinite(probs).all():
+            raise ValueError("the probability label contains NaN or infinite values")
+        return probs.to(self.device)

@@ -1,0 +1,181 @@
+"""`label_examples`: label any set of features from their examples, many features per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import torch
+from transformer_lens import HookedTransformer
+
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discrete_search import discrete_search, random_starts
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.example import Example, check_examples
+from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
+from sae_gd_labeler.metrics import classification_metrics
+from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.soft_search import soft_search, trajectory
+from sae_gd_labeler.vocab import candidate_token_ids, token_text
+
+N_REPORTED_CANDIDATES = 10
+
+
+def as_discriminator(discriminator: Discriminator | HookedTransformer) -> Discriminator:
+    if isinstance(discriminator, Discriminator):
+        return discriminator
+    return Discriminator(discriminator)
+
+
+def label_examples(
+    examples_by_feature: Mapping[Hashable, Sequence[Example]],
+    discriminator: Discriminator | HookedTransformer,
+    config: LabelerConfig | None = None,
+    heldout: Mapping[Hashable, Sequence[Example]] | None = None,
+) -> dict[Hashable, FeatureLabel]:
+    """Label every feature from its examples; returns {feature: FeatureLabel} in the input order.
+
+    Each feature's examples are split into training and held-out sets by class (`heldout_fraction`),
+    unless `heldout` gives the held-out examples of every feature explicitly. All input is checked
+    before any work starts: a bad example set raises ValueError and nothing is labeled.
+    """
+    config = config if config is not None else LabelerConfig()
+    if not isinstance(examples_by_feature, Mapping):
+        raise ValueError("examples_by_feature must be a mapping {feature: [Example, ...]}, got "
+                         f"{type(examples_by_feature).__name__}")
+    disc = as_discriminator(discriminator)
+    for feature, examples in examples_by_feature.items():
+        check_examples(feature, examples, config.activation_threshold)
+    if heldout is not None:
+        missing = [f for f in examples_by_feature if f not in heldout or len(heldout[f]) == 0]
+        if missing:
+            raise ValueError(f"heldout has no examples for features {missing[:5]}; give held-out examples "
+                             "for every feature or leave heldout=None to split automatically")
+    candidates = candidate_token_ids(disc, config.candidate_vocab)
+
+    results: dict[Hashable, FeatureLabel] = {}
+    ready: list[FeatureData] = []
+    for feature, examples in examples_by_feature.items():
+        data = split_examples(feature, examples, config, None if heldout is None else heldout[feature])
+        if isinstance(data, FeatureLabel):
+            results[feature] = data
+        else:
+            ready.append(data)
+    with disc.frozen():
+        for start in range(0, len(ready), config.feature_batch_size):
+            chunk = ready[start:start + config.feature_batch_size]
+            results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
+    return {feature: results[feature] for feature in examples_by_feature}
+
+
+def split_examples(feature: Hashable, examples: Sequence[Example], config: LabelerConfig,
+                   heldout: Sequence[Example] | None = None) -> FeatureData | FeatureLabel:
+    """Balanced subsample of at most examples_per_feature, then a per-class held-out split."""
+    gen = torch.Generator().manual_seed(feature_seed(config.seed + 2, feature))
+    threshold = config.activation_threshold
+    pos = [ex for ex in examples if ex.activation > threshold]
+    neg = [ex for ex in examples if ex.activation <= threshold]
+    pos = [pos[i] for i in torch.randperm(len(pos), generator=gen).tolist()]
+    neg = [neg[i] for i in torch.randperm(len(neg), generator=gen).tolist()]
+    budget = config.examples_per_feature
+    n_pos = min(len(pos), max(budget // 2, budget - len(neg)))
+    pos, neg = pos[:n_pos], neg[:min(len(neg), budget - n_pos)]
+    if heldout is None:
+        n_held_pos = int(round(len(pos) * config.heldout_fraction)) if len(pos) > 1 else 0
+        n_held_neg = int(round(len(neg) * config.heldout_fraction)) if len(neg) > 1 else 0
+        heldout = pos[:n_held_pos] + neg[:n_held_neg]
+        pos, neg = pos[n_held_pos:], neg[n_held_neg:]
+    if min(len(pos), len(neg)) < config.min_examples_per_class:
+        return FeatureLabel.without_label(feature, "too_few_examples", len(pos), len(neg))
+    return FeatureData(feature, pos + neg, list(heldout))
+
+
+def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
+    """Search, re-rank the hard candidates by exact loss on all training examples, score held-out."""
+    method = batch.config.method
+    n_feat = len(batch)
+    pools: list[set[int]] = [set() for _ in range(n_feat)]
+    steps = torch.zeros(n_feat, dtype=torch.long)
+    soft = None
+    if method in ("soft", "hybrid"):
+        soft = soft_search(batch)
+        steps += soft.steps
+        for f in range(n_feat):
+            pools[f].update(soft.candidates[f])
+    if method in ("discrete", "hybrid"):
+        start = random_starts(batch) if soft is None else _best_starts(batch, soft.candidates)
+        found = discrete_search(batch, start)
+        steps += found.iterations
+        for f in range(n_feat):
+            pools[f].update(found.tokens[f].tolist())
+
+    feature_of = torch.tensor([f for f in range(n_feat) for _ in pools[f]])
+    tokens = torch.tensor([t for f in range(n_feat) for t in sorted(pools[f])])
+    losses = batch.exact_loss(feature_of, tokens, rowset="train")
+    ranked: list[list[tuple[float, int]]] = [[] for _ in range(n_feat)]
+    for f, t, loss in zip(feature_of.tolist(), tokens.tolist(), losses.tolist()):
+        ranked[f].append((loss, t))
+    best = torch.tensor([min(r)[1] for r in ranked])  # [F] candidate index of each feature's label
+    metrics = heldout_metrics(batch, best)
+
+    results = {}
+    for f, data in enumerate(batch.features):
+        cand = sorted(ranked[f])[:N_REPORTED_CANDIDATES]
+        ids = [int(batch.candidate_ids[t]) for _, t in cand]
+        n_pos = len(batch.pos_rows[f])
+        results[data.feature] = FeatureLabel(
+            feature=data.feature,
+            label=token_text(batch.disc, [ids[0]]),
+            token_ids=(ids[0],),
+            candidates=[Candidate(token_text(batch.disc, [i]), (i,), loss) for i, (loss, _) in zip(ids, cand)],
+            metrics=metrics[f],
+            n_positive=n_pos,
+            n_negative=len(data.train) - n_pos,
+            steps=int(steps[f]),
+            trajectory=None if soft is None else _trajectory(batch, soft, f, int(best[f])),
+        )
+    return results
+
+
+def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tensor:
+    """For the hybrid search: each feature's `restarts` soft candidates with the lowest exact loss."""
+    restarts = batch.config.restarts
+    starts = []
+    for f, cand in enumerate(candidates):
+        losses = batch.exact_loss(torch.full((len(cand),), f), torch.tensor(cand))
+        order = losses.argsort().tolist()
+        starts.append([cand[order[i % len(order)]] for i in range(restarts)])
+    return torch.tensor(starts)
+
+
+@torch.no_grad()
+def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> list[dict[str, float]]:
+    disc = batch.disc
+    examples = [ex for data in batch.features for ex in data.heldout]
+    if not examples:
+        return [{} for _ in batch.features]
+    cache = disc.cache_prefixes(examples, max_rows=batch.config.max_rows_per_forward)
+    sizes = [len(data.heldout) for data in batch.features]
+    label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)]
+    label_tokens = label_tokens.repeat_interleave(torch.tensor(sizes, device=label_tokens.device))[:, None]
+    scores = []
+    step = batch.config.max_rows_per_forward
+    for s in range(0, len(examples), step):
+        rows = torch.arange(s, min(s + step, len(examples)))
+        scores.append(disc.answer_logits(cache.select(rows), label_tokens=label_tokens[s:s + step]).cpu())
+    scores = torch.cat(scores).split(sizes)
+    threshold = batch.config.activation_threshold
+    out = []
+    for data, score in zip(batch.features, scores):
+        positive = torch.tensor([ex.activation > threshold for ex in data.heldout])
+        out.append(classification_metrics(score, positive))
+    return out
+
+
+def _trajectory(batch: FeatureBatch, soft, f: int, best: int) -> dict[str, list[float]]:
+    """The soft phase's p over steps for the restart that ended on the chosen label (else restart 0)."""
+    finals = soft.final_top[f].tolist()
+    restart = finals.index(best) if best in finals else 0
+    curves = trajectory(soft, f, restart)
+    out = {token_text(batch.disc, [int(batch.candidate_ids[t])]): ps for t, ps in curves.items()}
+    out["_steps"] = [float(s) for s in soft.snapshot_steps]
+    return out

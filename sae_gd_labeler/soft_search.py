@@ -1,0 +1,88 @@
+"""The seed paper's relaxation: a label is p = softmax(v) over the candidate tokens; descend on v.
+
+All features x restarts of a batch are optimised together. Losses are summed over labels (not
+averaged), so each label's gradient, and AdamW's per-parameter update, is what it would be alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sae_gd_labeler.feature_batch import FeatureBatch
+from sae_gd_labeler.objective import entropy, entropy_weight_at, kl_to_prior
+
+SNAPSHOT_TOP = 20  # tokens of p kept per restart at each recorded step, for the trajectory figure
+N_SNAPSHOTS = 30
+
+
+@dataclass
+class SoftResult:
+    candidates: list[list[int]]  # per feature: candidate indices proposed (top of p at checkpoints)
+    final_top: torch.Tensor  # [F, R] argmax of p at the end, candidate indices
+    snapshot_steps: list[int]
+    snapshots: list[tuple[torch.Tensor, torch.Tensor]]  # per recorded step: top values, indices [F, R, k]
+    steps: int
+
+
+def soft_search(batch: FeatureBatch) -> SoftResult:
+    cfg = batch.config
+    n_feat, n_cand = len(batch), len(batch.candidate_ids)
+    restarts = cfg.restarts
+    device = batch.W_cand.device
+    # v ~ N(0, 1) as in the paper, drawn from each feature's own generator
+    v = torch.stack([torch.randn(restarts, n_cand, generator=g) for g in batch.generators]).to(device)
+    v.requires_grad_(True)  # [F, R, C]
+    opt = torch.optim.AdamW([v], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    feature_of_label = torch.arange(n_feat).repeat_interleave(restarts)  # [F * R]
+    log_q = batch.log_q[:, None, :]  # [F, 1, C]
+    checkpoints = {cfg.soft_steps * i // 4 for i in (1, 2, 3, 4)}
+    record_every = max(1, cfg.soft_steps // N_SNAPSHOTS)
+    candidates: list[set[int]] = [set() for _ in range(n_feat)]
+    snapshot_steps, snapshots = [], []
+
+    for step in range(1, cfg.soft_steps + 1):
+        p = v.softmax(-1)  # [F, R, C]
+        embeds = (p @ batch.W_cand).reshape(n_feat * restarts, -1)  # [F * R, d_model]
+        pred = batch.step_loss(feature_of_label, embeds, batch.sample_rows()).view(n_feat, restarts)
+        w_ent = entropy_weight_at(step, cfg.entropy_weight, cfg.entropy_warmup_steps)
+        loss = pred + w_ent * entropy(p) + cfg.kl_weight * kl_to_prior(p, log_q)  # [F, R]
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+
+        if step % record_every == 0 or step == 1 or step == cfg.soft_steps:
+            with torch.no_grad():
+                top = v.softmax(-1).topk(min(SNAPSHOT_TOP, n_cand), dim=-1)
+            snapshot_steps.append(step)
+            snapshots.append((top.values.cpu(), top.indices.cpu()))
+        if step in checkpoints:
+            with torch.no_grad():
+                top_idx = v.topk(min(cfg.soft_candidates, n_cand), dim=-1).indices.cpu()  # [F, R, k]
+            for f in range(n_feat):
+                candidates[f].update(top_idx[f].flatten().tolist())
+
+    return SoftResult(
+        candidates=[sorted(c) for c in candidates],
+        final_top=v.detach().argmax(-1).cpu(),
+        snapshot_steps=snapshot_steps,
+        snapshots=snapshots,
+        steps=cfg.soft_steps,
+    )
+
+
+def trajectory(result: SoftResult, feature: int, restart: int, n_tokens: int = 5) -> dict[int, list[float]]:
+    """p over the recorded steps of the final top tokens of one restart: {candidate index: [p, ...]}.
+
+    A token outside the top SNAPSHOT_TOP at a step is recorded there as 0.
+    """
+    final_vals, final_idx = result.snapshots[-1]
+    tokens = final_idx[feature, restart, :n_tokens].tolist()
+    out: dict[int, list[float]] = {t: [] for t in tokens}
+    for values, indices in result.snapshots:
+        row_vals, row_idx = values[feature, restart].tolist(), indices[feature, restart].tolist()
+        lookup = dict(zip(row_idx, row_vals))
+        for t in tokens:
+            out[t].append(lookup.get(t, 0.0))
+    return out
