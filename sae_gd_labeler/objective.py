@@ -23,15 +23,6 @@ def prediction_loss(answer: Tensor, target: Tensor) -> Tensor:
     return -(target * log_yes + (1 - target) * log_no)
 
 
-def balanced_mean(loss: Tensor, positive: Tensor) -> Tensor:
-    """Mean over the last dim with positives and negatives weighted equally (0.5 each)."""
-    pos = positive.to(loss.dtype)
-    neg = 1 - pos
-    mean_pos = (loss * pos).sum(-1) / pos.sum(-1).clamp_min(1)
-    mean_neg = (loss * neg).sum(-1) / neg.sum(-1).clamp_min(1)
-    return 0.5 * (mean_pos + mean_neg)
-
-
 def entropy(p: Tensor) -> Tensor:
     """H(p) = -sum p log p over the last dim (0 log 0 = 0)."""
     return -torch.special.xlogy(p, p).sum(-1)
