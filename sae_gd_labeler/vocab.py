@@ -41,6 +41,8 @@ def _word_ids(discriminator: Discriminator, n: int, special: set[int]) -> list[i
     words = [t.strip() for t in texts]
     lead = discriminator.template.label_lead
     keep = [i for i, w in enumerate(words) if i not in special and w.isalpha()]
+    if not keep:
+        return []
     encoded = discriminator.tokenizer([lead + words[i] for i in keep], add_special_tokens=False)["input_ids"]
     return [i for i, enc in zip(keep, encoded) if list(enc) == [i]]
 
