@@ -130,9 +130,14 @@ class Discriminator:
         """Run every example's prefix once and keep its keys / values (and optionally log q)."""
         if len(examples) == 0:
             raise ValueError("cache_prefixes needs at least one example")
-        tokens, mask = self._left_pad(self.prefix_ids(examples))  # [N, P]
+        return self.cache_token_rows(self.prefix_ids(examples), with_log_q, max_rows)
+
+    @torch.no_grad()
+    def cache_token_rows(self, rows: list[list[int]], with_log_q: bool = False, max_rows: int = 1024) -> PrefixCache:
+        """Keys / values of arbitrary token rows (left-padded), for prompts that are split elsewhere."""
+        tokens, mask = self._left_pad(rows)  # [N, P]
         parts = []
-        for start in range(0, len(examples), max_rows):
+        for start in range(0, len(rows), max_rows):
             t, m = tokens[start:start + max_rows], mask[start:start + max_rows]
             kv = TransformerLensKeyValueCache.init_cache(self.model.cfg, self.device, t.shape[0])
             resid = self.model(t, attention_mask=m, past_kv_cache=kv, stop_at_layer=self.model.cfg.n_layers)

@@ -35,19 +35,13 @@ def soft_search(batch: FeatureBatch) -> SoftResult:
     v = torch.stack([torch.randn(restarts, n_cand, generator=g) for g in batch.generators]).to(device)
     v.requires_grad_(True)  # [F, R, C]
     opt = torch.optim.AdamW([v], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    feature_of_label = torch.arange(n_feat).repeat_interleave(restarts)  # [F * R]
-    log_q = batch.log_q[:, None, :]  # [F, 1, C]
     checkpoints = {cfg.soft_steps * i // 4 for i in (1, 2, 3, 4)}
     record_every = max(1, cfg.soft_steps // N_SNAPSHOTS)
     candidates: list[set[int]] = [set() for _ in range(n_feat)]
     snapshot_steps, snapshots = [], []
 
     for step in range(1, cfg.soft_steps + 1):
-        p = v.softmax(-1)  # [F, R, C]
-        embeds = (p @ batch.W_cand).reshape(n_feat * restarts, -1)  # [F * R, d_model]
-        pred = batch.step_loss(feature_of_label, embeds, batch.sample_rows()).view(n_feat, restarts)
-        w_ent = entropy_weight_at(step, cfg.entropy_weight, cfg.entropy_warmup_steps)
-        loss = pred + w_ent * entropy(p) + cfg.kl_weight * kl_to_prior(p, log_q)  # [F, R]
+        loss = soft_loss(batch, v, batch.sample_rows(), step)  # [F, R]
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
@@ -70,6 +64,19 @@ def soft_search(batch: FeatureBatch) -> SoftResult:
         snapshots=snapshots,
         steps=cfg.soft_steps,
     )
+
+
+def soft_loss(batch: FeatureBatch, v: torch.Tensor, rows: torch.Tensor, step: int) -> torch.Tensor:
+    """The paper's objective for label logits v [F, R, C] on minibatch rows [F, B] -> [F, R]:
+    prediction loss + entropy_weight(step) * H(p) + kl_weight * KL(p || q), p = softmax(v)."""
+    cfg = batch.config
+    n_feat, restarts, _ = v.shape
+    p = v.softmax(-1)  # [F, R, C]
+    embeds = (p @ batch.W_cand).reshape(n_feat * restarts, -1)  # [F * R, d_model]
+    feature_of_label = torch.arange(n_feat).repeat_interleave(restarts)  # [F * R]
+    pred = batch.step_loss(feature_of_label, embeds, rows).view(n_feat, restarts)
+    w_ent = entropy_weight_at(step, cfg.entropy_weight, cfg.entropy_warmup_steps)
+    return pred + w_ent * entropy(p) + cfg.kl_weight * kl_to_prior(p, batch.log_q[:, None, :])
 
 
 def trajectory(result: SoftResult, feature: int, restart: int, n_tokens: int = 5) -> dict[int, list[float]]:
