@@ -1,0 +1,1 @@
+"""Tests; `tests.builders` holds the tiny offline models and SAEs they share."""
