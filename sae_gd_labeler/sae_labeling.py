@@ -1,0 +1,77 @@
+"""`label_features(sae, ids)`: labels for sae_lens SAE features, from their real activations on a corpus.
+
+    labels = label_features(sae, [12, 345, 6789], model=model, dataset="path/to/corpus.jsonl")
+
+The subject model runs up to the SAE's hook over the corpus (streamed, memory bounded by the number of
+features); each feature gets balanced positive / negative examples with a disjoint held-out set; the
+discriminator (the subject model unless another is given, possibly with another tokenizer: examples
+travel as text) is then asked about them while the label is optimised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformer_lens import HookedTransformer
+
+from sae_gd_labeler.activations import ActivationConfig, collect_activations
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.sampling import SamplingConfig, sample_examples
+
+
+def label_features(
+    sae,
+    feature_ids,
+    *,
+    model: HookedTransformer | None = None,
+    discriminator: Discriminator | HookedTransformer | None = None,
+    dataset: Any = None,
+    config: LabelerConfig | None = None,
+    activation_config: ActivationConfig | None = None,
+    sampling: SamplingConfig | None = None,
+    text_column: str | None = None,
+) -> list[FeatureLabel]:
+    """One FeatureLabel per id, in the order of `feature_ids` (a list, range or tensor of ints).
+
+    model: the subject model; None loads `sae.cfg.metadata.model_name` from the model hub.
+    discriminator: a Discriminator or a model; None uses the subject model with its default template.
+    dataset: a hub dataset name or local path (streamed), a datasets.Dataset, a list of strings or a
+        token tensor; None uses `sae.cfg.metadata.dataset_path`.
+    Dead and too-rare features come back with that status and no label, never silently dropped.
+    """
+    config = config if config is not None else LabelerConfig()
+    meta = sae.cfg.metadata
+    if model is None:
+        model = load_subject_model(sae)
+    if dataset is None:
+        dataset = meta.dataset_path
+        if dataset is None:
+            raise ValueError("the SAE's metadata names no dataset_path; pass dataset= (a dataset name or "
+                             "path, a datasets.Dataset, a list of strings or a token tensor)")
+    if discriminator is None:
+        discriminator = model
+    disc = discriminator if isinstance(discriminator, Discriminator) else Discriminator(discriminator)
+
+    records = collect_activations(model, sae, dataset, feature_ids, activation_config, text_column=text_column)
+    sampled = sample_examples(records, model.tokenizer, config, sampling)
+    ready = {f: s for f, s in sampled.items() if s.ok}
+    labels = {}
+    if ready:
+        labels = label_examples({f: s.train for f, s in ready.items()}, disc, config,
+                                heldout={f: s.heldout for f, s in ready.items()})
+    return [
+        labels[f] if f in labels else FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
+        for f, s in sampled.items()
+    ]
+
+
+def load_subject_model(sae) -> HookedTransformer:
+    """The model an SAE was trained on, loaded as sae_lens does (needs the model hub)."""
+    meta = sae.cfg.metadata
+    if not meta.model_name:
+        raise ValueError("the SAE's metadata names no model_name; pass model= (a HookedTransformer)")
+    kwargs = dict(meta.model_from_pretrained_kwargs or {})
+    return HookedTransformer.from_pretrained_no_processing(meta.model_name, device=str(sae.device), **kwargs)
