@@ -36,8 +36,8 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
     k = min(cfg.discrete_topk, n_cand - 1)
     feature_of = torch.arange(n_feat)[:, None].expand(n_feat, restarts)  # [F, R]
     tokens = start.clone()
-    losses = batch.exact_loss(feature_of.reshape(-1), tokens.reshape(-1)).view(n_feat, restarts)
-    visited = [set(tokens[f].tolist()) for f in range(n_feat)]
+    scored: list[dict[int, float]] = [{} for _ in range(n_feat)]  # per feature: token -> exact loss
+    losses = _exact(batch, scored, feature_of.reshape(-1), tokens.reshape(-1)).view(n_feat, restarts)
     active = torch.ones(n_feat, restarts, dtype=torch.bool)
     iterations = torch.zeros(n_feat, dtype=torch.long)
 
@@ -55,14 +55,25 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
         grad.scatter_(1, tokens[f_idx, r_idx][:, None], float("inf"))  # never propose the current token
         proposals = (-grad).topk(k, dim=-1).indices  # [L, k] steepest descent directions
 
-        scored = batch.exact_loss(f_idx.repeat_interleave(k), proposals.reshape(-1)).view(-1, k)  # [L, k]
-        best_loss, best = scored.min(-1)
+        proposed = _exact(batch, scored, f_idx.repeat_interleave(k), proposals.reshape(-1)).view(-1, k)  # [L, k]
+        best_loss, best = proposed.min(-1)
         improved = best_loss < losses[f_idx, r_idx] - 1e-6
         tokens[f_idx[improved], r_idx[improved]] = proposals[improved, best[improved]]
         losses[f_idx[improved], r_idx[improved]] = best_loss[improved]
         active[f_idx[~improved], r_idx[~improved]] = False
         iterations[f_idx.unique()] += 1
-        for f, props in zip(f_idx.tolist(), proposals.tolist()):
-            visited[f].update(props)
 
-    return DiscreteResult(tokens, losses, visited, iterations)
+    return DiscreteResult(tokens, losses, [set(d) for d in scored], iterations)
+
+
+def _exact(batch: FeatureBatch, scored: list[dict[int, float]], feature: torch.Tensor,
+           token: torch.Tensor) -> torch.Tensor:
+    """Exact losses of (feature, token) pairs [Q], scoring only pairs not scored before (restarts and
+    iterations propose the same tokens often)."""
+    pairs = list(zip(feature.tolist(), token.tolist()))
+    new = sorted({(f, t) for f, t in pairs if t not in scored[f]})
+    if new:
+        f_new, t_new = torch.tensor(new).T
+        for (f, t), loss in zip(new, batch.exact_loss(f_new, t_new).tolist()):
+            scored[f][t] = loss
+    return torch.tensor([scored[f][t] for f, t in pairs])

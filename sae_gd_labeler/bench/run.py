@@ -1,0 +1,140 @@
+"""`sae-gd-labeler bench`: our engine and default labeler against the reference (seed paper) method.
+
+1. speedup (toy world, truth known): features per second to a finished label, our defaults (batched
+   features, restarts, the discrete search's own stopping, the world's template) over the reference at
+   its settings (one feature at a time, 300 soft steps), with the recovery rate of both beside it.
+2. engine_speedup (random GPT-2 small configuration; on CUDA also Gemma-2-2B): feature-steps per second
+   at identical work; peak memory of each.
+3. scaling: seconds per feature-step as features per batch, examples per step, prompt length and the
+   candidate vocabulary grow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from sae_gd_labeler.bench.memory import PeakMemory
+from sae_gd_labeler.bench.speed import engine_speedup, time_engine
+from sae_gd_labeler.bench.synthetic import random_discriminator, random_feature
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.reference import ReferenceSettings, reference_label
+
+GPT2_SMALL_LAYER = 24576  # features in one gpt2-small-res-jb layer
+GEMMA_SCOPE_16K = 16384
+
+
+def toy_world_speedup(quick: bool, log: Callable) -> dict:
+    from sae_gd_labeler.toyworld import load_toy_world
+
+    world = load_toy_world()
+    disc = Discriminator(world.model, world.template)
+    categories = [c for c in world.categories if c != "palindrome"]  # palindrome: nobody can recover it
+    if quick:
+        categories = categories[:4]
+    features = {c: world.examples_for(c, n=96, seed=0) for c in categories}
+
+    config = LabelerConfig()
+    with PeakMemory(disc.device) as ours_mem:
+        start = time.perf_counter()
+        ours = label_examples(features, disc, config)
+        ours_s = time.perf_counter() - start
+    log(f"toy world, ours: {len(categories)} features in {ours_s:.1f} s")
+
+    settings = ReferenceSettings()
+    ref_labels, ref_s = {}, 0.0
+    with PeakMemory(disc.device) as ref_mem:
+        for c in categories:
+            res = reference_label(disc, features[c], settings)
+            ref_labels[c], ref_s = res.label, ref_s + res.seconds
+    log(f"toy world, reference: {len(categories)} features in {ref_s:.1f} s")
+    ours_rate, ref_rate = len(categories) / ours_s, len(categories) / ref_s
+    return {
+        "speedup": ours_rate / ref_rate,
+        "ours": {"features_per_s": ours_rate, "recovery": _rate(ours[c].label == c for c in categories),
+                 "peak_mb": ours_mem.peak_mb, "config": config.to_dict()},
+        "reference": {"features_per_s": ref_rate, "recovery": _rate(ref_labels[c] == c for c in categories),
+                      "peak_mb": ref_mem.peak_mb, "settings": vars(settings)},
+        "labels": {c: {"ours": ours[c].label, "reference": ref_labels[c]} for c in categories},
+    }
+
+
+def model_engine_speedup(name: str, device: str, quick: bool, log: Callable) -> dict:
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    disc = random_discriminator(name, device=device, dtype=dtype)
+    n_features, steps = (2, 2) if quick else (4, 3)
+    if device.startswith("cuda"):
+        n_features, steps = (16, 5) if quick else (64, 10)
+    features = [random_feature(disc, 32, 24, seed=i) for i in range(n_features)]
+    result = engine_speedup(disc, features, steps=steps, feature_batch=min(16, n_features))
+    log(f"{name}: engine_speedup {result['engine_speedup']:.1f}x")
+    return result
+
+
+def labeling_rate(name: str, device: str, n_features: int, log: Callable) -> dict:
+    """Features per second to a finished label with our default config, and the projection to a layer."""
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    disc = random_discriminator(name, device=device, dtype=dtype)
+    features = {i: random_feature(disc, 96, 24, seed=i) for i in range(n_features)}
+    start = time.perf_counter()
+    label_examples(features, disc, LabelerConfig(feature_batch_size=min(64, n_features)))
+    seconds = time.perf_counter() - start
+    layer = GPT2_SMALL_LAYER if name == "gpt2-small" else GEMMA_SCOPE_16K
+    out = {"features": n_features, "seconds": seconds, "features_per_s": n_features / seconds,
+           "projected_hours_per_layer": layer * seconds / n_features / 3600, "layer_features": layer}
+    log(f"{name}: {n_features} features labeled in {seconds:.1f} s; a {layer}-feature layer would take "
+        f"{out['projected_hours_per_layer']:.1f} h on {device}")
+    return out
+
+
+def scaling(device: str, log: Callable) -> list[dict]:
+    """Seconds per feature-step of the engine's soft step on the GPT-2 small configuration."""
+    disc = random_discriminator("gpt2-small", device=device)
+    rows = []
+    base = dict(features=4, examples=16, context_words=24, vocab="all")
+    grid = [("features", [1, 4, 16]), ("examples", [8, 16, 32]), ("context_words", [8, 24, 96]),
+            ("vocab", [1000, 10000, "all"])]
+    for knob, values in grid:
+        for value in values:
+            point = dict(base, **{knob: value})
+            feats = [random_feature(disc, max(32, point["examples"] * 2), point["context_words"], seed=i)
+                     for i in range(point["features"])]
+            vocab = "all" if point["vocab"] == "all" else list(range(8, 8 + point["vocab"]))
+            t = time_engine(disc, feats, steps=2, batch_examples=point["examples"],
+                            feature_batch=point["features"], candidate_vocab=vocab)
+            rows.append({"knob": knob, **point, "s_per_feature_step": 1 / t["feature_steps_per_s"],
+                         "n_candidates": t["n_candidates"]})
+            log(f"scaling {knob}={value}: {1 / t['feature_steps_per_s']:.3f} s per feature-step")
+    return rows
+
+
+def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = print) -> dict:
+    torch.manual_seed(0)
+    result: dict = {"device": device, "quick": quick, "torch_threads": torch.get_num_threads()}
+    result["toy_world"] = toy_world_speedup(quick, log)
+    result["gpt2_small"] = model_engine_speedup("gpt2-small", device, quick, log)
+    if device.startswith("cuda"):
+        result["gemma_2_2b"] = model_engine_speedup("gemma-2-2b", device, quick, log)
+        result["gpt2_small_layer_projection"] = labeling_rate("gpt2-small", device, 64 if quick else 512, log)
+        result["gemma_2_2b_layer_projection"] = labeling_rate("gemma-2-2b", device, 16 if quick else 128, log)
+    if not quick:
+        result["scaling"] = scaling(device, log)
+    toy = result["toy_world"]
+    result["summary"] = {
+        "speedup_toy_world": toy["speedup"],
+        "recovery_ours": toy["ours"]["recovery"],
+        "recovery_reference": toy["reference"]["recovery"],
+        "engine_speedup_gpt2_small": result["gpt2_small"]["engine_speedup"],
+        "peak_mb_engine_gpt2_small": result["gpt2_small"]["engine"]["peak_mb"],
+        "peak_mb_reference_gpt2_small": result["gpt2_small"]["reference"]["peak_mb"],
+    }
+    return result
+
+
+def _rate(flags) -> float:
+    flags = list(flags)
+    return sum(flags) / len(flags) if flags else float("nan")

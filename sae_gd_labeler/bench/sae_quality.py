@@ -1,0 +1,68 @@
+"""Do labels of real SAE features name the category they detect? (toy world, truth known)
+
+A feature "matches" a category when, on held-out corpus sentences, firing (activation > 0) predicts the
+token being a member of the category with F1 >= min_f1. Each matching feature is then labeled with
+`label_features` on the other sentences, and the label is right when it is that category's name.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.sae_labeling import label_features
+
+
+@torch.no_grad()
+def _firing(world, sae, sentences: list[str], batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(firing [n_tokens, d_sae] bool, token ids [n_tokens]) over the sentences' word tokens."""
+    model, hook = world.model, sae.cfg.metadata.hook_name
+    special = torch.tensor(model.tokenizer.all_special_ids)
+    fired, ids = [], []
+    for s in range(0, len(sentences), batch):
+        tokens = model.to_tokens(sentences[s:s + batch], padding_side="right")  # [B, T]
+        _, cache = model.run_with_cache(tokens, names_filter=[hook])
+        acts = sae.encode(cache[hook])  # [B, T, d_sae]
+        keep = ~torch.isin(tokens, special)
+        fired.append(acts[keep] > 0)
+        ids.append(tokens[keep])
+    return torch.cat(fired), torch.cat(ids)
+
+
+def _f1(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """F1 of every column of pred [N, d_sae] against truth [N] -> [d_sae]."""
+    tp = (pred & truth[:, None]).sum(0).float()
+    return 2 * tp / (pred.sum(0) + truth.sum()).clamp_min(1).float()
+
+
+def sae_category_quality(world, config: LabelerConfig | None = None, min_f1: float = 0.8,
+                         max_per_sae: int = 16) -> dict:
+    config = config if config is not None else LabelerConfig()
+    disc = Discriminator(world.model, world.template)
+    half = len(world.corpus) // 2
+    train_sentences, test_sentences = world.corpus[:half], world.corpus[half:]
+    vocab = world.model.tokenizer.get_vocab()
+    results = []
+    for hook, sae in world.saes.items():
+        fired, ids = _firing(world, sae, test_sentences)
+        best_f1, best_cat = torch.zeros(sae.cfg.d_sae), [None] * sae.cfg.d_sae
+        for cat in world.categories:
+            members = torch.tensor([vocab[w] for w in world.taxonomy[cat] if w in vocab])
+            f1 = _f1(fired, torch.isin(ids, members))
+            better = f1 > best_f1
+            best_f1 = torch.where(better, f1, best_f1)
+            for f in better.nonzero().flatten().tolist():
+                best_cat[f] = cat
+        matching = (best_f1 >= min_f1).nonzero().flatten()
+        matching = matching[best_f1[matching].argsort(descending=True)][:max_per_sae].tolist()
+        if not matching:
+            continue
+        labels = label_features(sae, matching, model=world.model, discriminator=disc, dataset=train_sentences,
+                                config=config)
+        for f, lab in zip(matching, labels):
+            results.append({"hook": hook, "feature": f, "category": best_cat[f], "f1": float(best_f1[f]),
+                            "label": lab.label, "status": lab.status, "right": lab.label == best_cat[f]})
+    named = [r["right"] for r in results]
+    return {"min_f1": min_f1, "n_matching": len(results),
+            "named_right_rate": sum(named) / len(named) if named else float("nan"), "features": results}

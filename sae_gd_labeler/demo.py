@@ -1,0 +1,62 @@
+"""The offline demo: the seed paper's synthetic features and real SAE features of the shipped toy world.
+
+    sae-gd-labeler demo
+
+Synthetic features (truth known): animal; mammal on balanced data (many non-mammal animals among the
+negatives) and on natural data (negatives as they come, where other animals are rare: the paper's
+hierarchy failure); number (digits and number words); the second script (Chinese); palindrome (the
+discriminator was never taught it: the paper's capability failure). Then the most active features of
+one of the world's SAEs, labeled from their real activations with `label_features`.
+"""
+
+from __future__ import annotations
+
+from sae_gd_labeler.activations import ActivationConfig, collect_activations
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.report import trajectories_html
+from sae_gd_labeler.sae_labeling import label_features
+from sae_gd_labeler.toyworld import load_toy_world
+
+# (feature name, category, negatives) as in the seed paper's experiments
+PAPER_FEATURES = (
+    ("animal", "animal", "balanced"),
+    ("mammal, balanced data", "mammal", "balanced"),
+    ("mammal, natural data", "mammal", "natural"),
+    ("number", "number", "balanced"),
+    ("chinese", "chinese", "balanced"),
+    ("palindrome", "palindrome", "balanced"),
+)
+DEMO_SAE = "blocks.1.hook_resid_post"
+
+
+def demo(n_sae_features: int = 6, seed: int = 0) -> tuple[list[dict], str]:
+    """Label the demo features; returns (table rows, HTML page of trajectories)."""
+    world = load_toy_world()
+    disc = Discriminator(world.model, world.template)
+    # hybrid: the soft phase gives the paper's trajectory figure, the discrete phase refines its proposals
+    config = LabelerConfig(method="hybrid", seed=seed)
+    features = {name: world.examples_for(cat, n=96, seed=seed, negatives=neg) for name, cat, neg in PAPER_FEATURES}
+    labels = label_examples(features, disc, config)
+    rows = [_row(name, cat, labels[name]) for name, cat, _ in PAPER_FEATURES]
+    figures = [(name, labels[name]) for name, _, _ in PAPER_FEATURES]
+
+    hook = DEMO_SAE if DEMO_SAE in world.saes else sorted(world.saes)[-1]
+    sae = world.saes[hook]
+    records = collect_activations(world.model, sae, world.corpus, range(sae.cfg.d_sae), ActivationConfig(n_top=8))
+    alive = [f for f in records if not records[f].dead]
+    most_active = sorted(alive, key=lambda f: -records[f].n_fired)[:n_sae_features]
+    for lab in label_features(sae, most_active, model=world.model, discriminator=disc, dataset=world.corpus,
+                              config=config):
+        top = records[lab.feature].top
+        top_tokens = sorted({world.model.tokenizer.decode([int(t)]) for t in top.token_id[:8]})
+        rows.append(_row(f"{hook} #{lab.feature}", "top tokens: " + " ".join(top_tokens), lab))
+        figures.append((f"SAE {hook} #{lab.feature}", lab))
+    return rows, trajectories_html(figures)
+
+
+def _row(name: str, expected: str, lab) -> dict:
+    return {"feature": name, "expected": expected, "label": lab.label, "status": lab.status,
+            "balanced_accuracy": lab.metrics.get("balanced_accuracy"),
+            "candidates": [{"label": c.label, "loss": c.loss} for c in lab.candidates]}
