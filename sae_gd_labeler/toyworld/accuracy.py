@@ -1,0 +1,60 @@
+"""How well the discriminator knows the world: balanced accuracy over (word, label) pairs on fresh contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformer_lens import HookedTransformer
+
+from sae_gd_labeler.toyworld import taxonomy as tx
+from sae_gd_labeler.toyworld.corpus import SentenceGenerator
+from sae_gd_labeler.toyworld.discriminator import PromptEncoder, label_sweep_margin, yes_no_margin
+from sae_gd_labeler.toyworld.questions import UNTAUGHT, is_member
+
+FEW_LABELS = 8  # up to this many labels, whole prompts batched over words beat a per-word prefix cache
+
+
+def _balanced(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float]:
+    """(balanced accuracy, true-positive rate, true-negative rate); a missing class counts as 1.0."""
+    pos, neg = truth, ~truth
+    tpr = (pred & pos).sum().item() / pos.sum().item() if pos.any() else 1.0
+    tnr = (~pred & neg).sum().item() / neg.sum().item() if neg.any() else 1.0
+    return (tpr + tnr) / 2, tpr, tnr
+
+
+def membership_accuracy(model: HookedTransformer, encoder: PromptEncoder, words: Sequence[str] | None = None,
+                        labels: Sequence[str] | None = None, seed: int = 12345, worst: int = 10) -> dict:
+    """Balanced accuracy of the yes / no answers over every (word, label) pair.
+
+    Each word is asked about in one fresh corpus context (from a generator seeded with `seed`, not used in
+    training). Defaults: every label word, and every label except the untaught `palindrome`.
+    Returns pooled balanced accuracy, TPR, TNR, the per-label balanced accuracies and the worst labels.
+    """
+    words = list(tx.label_words() if words is None else words)
+    labels = list([w for w in tx.label_words() if w != UNTAUGHT] if labels is None else labels)
+    gen = SentenceGenerator(seed)
+    pred = torch.zeros(len(words), len(labels), dtype=torch.bool)  # [n_words, n_labels]
+    truth = torch.zeros(len(words), len(labels), dtype=torch.bool)  # [n_words, n_labels]
+    contexts = []
+    for word in words:
+        sentence, pos = gen.sentence_with(word)
+        contexts.append(" ".join(sentence[: pos + 1]))
+    if len(labels) <= FEW_LABELS:  # whole prompts, batched over words
+        questions = [(c, w, lab) for c, w in zip(contexts, words) for lab in labels]
+        pred = (yes_no_margin(model, encoder, questions) > 0).view(len(words), len(labels))
+    else:  # one prefix per word, its keys and values shared by all labels
+        for i, (context, word) in enumerate(zip(contexts, words)):
+            pred[i] = label_sweep_margin(model, encoder, context, word, labels) > 0
+    for i, word in enumerate(words):
+        truth[i] = torch.tensor([is_member(word, lab) for lab in labels])
+    bal, tpr, tnr = _balanced(pred, truth)
+    per_label = {lab: _balanced(pred[:, j], truth[:, j])[0] for j, lab in enumerate(labels)}
+    wrong = (pred != truth).nonzero().tolist()
+    return {
+        "balanced_accuracy": bal, "tpr": tpr, "tnr": tnr,
+        "n_pairs": pred.numel(), "n_positive": int(truth.sum()), "n_errors": len(wrong),
+        "per_label": per_label,
+        "worst_labels": sorted(per_label.items(), key=lambda kv: kv[1])[:worst],
+        "example_errors": [(words[i], labels[j], bool(truth[i, j])) for i, j in wrong[:20]],
+    }
