@@ -9,7 +9,7 @@ from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator
-from sae_gd_labeler.toyworld.discriminator import PromptEncoder, label_sweep_margin, yes_no_margin
+from sae_gd_labeler.toyworld.discriminator import PromptEncoder, label_sweep_margins, yes_no_margin
 from sae_gd_labeler.toyworld.questions import UNTAUGHT, is_member
 
 FEW_LABELS = 8  # up to this many labels, whole prompts batched over words beat a per-word prefix cache
@@ -44,8 +44,7 @@ def membership_accuracy(model: HookedTransformer, encoder: PromptEncoder, words:
         questions = [(c, w, lab) for c, w in zip(contexts, words) for lab in labels]
         pred = (yes_no_margin(model, encoder, questions) > 0).view(len(words), len(labels))
     else:  # one prefix per word, its keys and values shared by all labels
-        for i, (context, word) in enumerate(zip(contexts, words)):
-            pred[i] = label_sweep_margin(model, encoder, context, word, labels) > 0
+        pred = label_sweep_margins(model, encoder, list(zip(contexts, words)), labels) > 0
     for i, word in enumerate(words):
         truth[i] = torch.tensor([is_member(word, lab) for lab in labels])
     bal, tpr, tnr = _balanced(pred, truth)

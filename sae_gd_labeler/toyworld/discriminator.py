@@ -82,26 +82,52 @@ def yes_no_margin(model: HookedTransformer, encoder: PromptEncoder, questions: S
     return torch.cat(out) if out else torch.zeros(0)
 
 
-@torch.inference_mode()
-def label_sweep_margin(model: HookedTransformer, encoder: PromptEncoder, context: str, token: str,
-                       labels: Sequence[str], ) -> torch.Tensor:
-    """yes-minus-no margins [n_labels] of one (context, token) for many labels, sharing the prefix's keys.
+def _yes_no_readout(model: HookedTransformer, encoder: PromptEncoder, resid: torch.Tensor) -> torch.Tensor:
+    """logit(yes) - logit(no) from final-block residuals [..., d_model], without the full unembedding."""
+    x = model.ln_final(resid)  # [..., d_model]
+    cols = [encoder.yes, encoder.no]
+    logits = x @ model.W_U[:, cols] + model.b_U[cols]  # [..., 2]
+    return logits[..., 0] - logits[..., 1]
 
-    The prefix runs once; its key / value cache is expanded over the labels, and only the label and the
-    suffix tokens run per label.
+
+@torch.inference_mode()
+def label_sweep_margins(model: HookedTransformer, encoder: PromptEncoder, pairs: Sequence[tuple[str, str]],
+                        labels: Sequence[str], max_rows: int = 8192) -> torch.Tensor:
+    """yes-minus-no margins [n_pairs, n_labels] of (context, token) pairs for every label.
+
+    Each prefix runs once; its key / value cache is repeated over the labels, and only the label and the
+    suffix tokens run per (pair, label). Pairs with equal prefix lengths share one batch.
     """
     from transformer_lens import TransformerLensKeyValueCache
 
-    prefix = torch.tensor([encoder.prefix(context, token)])  # [1, P]
-    cache = TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, 1)
-    model(prefix, past_kv_cache=cache, attention_mask=torch.ones_like(prefix))
-    n = len(labels)
-    for entry in cache.entries:  # share the prefix's keys and values across labels
-        entry.past_keys = entry.past_keys.expand(n, -1, -1, -1)
-        entry.past_values = entry.past_values.expand(n, -1, -1, -1)
-    cache.previous_attention_mask = cache.previous_attention_mask.expand(n, -1)
-    cache.freeze()
+    prefixes = [encoder.prefix(c, t) for c, t in pairs]
     suffix = [encoder.id(w) for w in encoder.suffix_words]
-    ids = torch.tensor([[encoder.id(lab), *suffix] for lab in labels])  # [n, 1 + S]
-    logits = model(ids, past_kv_cache=cache, attention_mask=torch.ones_like(ids))[:, -1]  # [n, d_vocab]
-    return logits[:, encoder.yes] - logits[:, encoder.no]
+    tail = torch.tensor([[encoder.id(lab), *suffix] for lab in labels])  # [n_labels, 1 + S]
+    n_lab = len(labels)
+    out = torch.zeros(len(pairs), n_lab)  # [n_pairs, n_labels]
+    by_length: dict[int, list[int]] = {}
+    for i, p in enumerate(prefixes):
+        by_length.setdefault(len(p), []).append(i)
+    group = max(1, max_rows // max(1, n_lab))
+    for rows in by_length.values():
+        for start in range(0, len(rows), group):
+            idx = rows[start: start + group]
+            prefix = torch.tensor([prefixes[i] for i in idx])  # [g, P]
+            cache = TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, len(idx))
+            model(prefix, past_kv_cache=cache, attention_mask=torch.ones_like(prefix), stop_at_layer=model.cfg.n_layers)
+            for entry in cache.entries:  # each prefix's keys / values, once per label
+                entry.past_keys = entry.past_keys.repeat_interleave(n_lab, 0)  # [g * n_lab, P, heads, d_head]
+                entry.past_values = entry.past_values.repeat_interleave(n_lab, 0)
+            cache.previous_attention_mask = cache.previous_attention_mask.repeat_interleave(n_lab, 0)
+            cache.freeze()
+            ids = tail.repeat(len(idx), 1)  # [g * n_lab, 1 + S]
+            resid = model(ids, past_kv_cache=cache, attention_mask=torch.ones_like(ids),
+                          stop_at_layer=model.cfg.n_layers)  # [g * n_lab, 1 + S, d_model]
+            out[idx] = _yes_no_readout(model, encoder, resid[:, -1]).view(len(idx), n_lab)
+    return out
+
+
+def label_sweep_margin(model: HookedTransformer, encoder: PromptEncoder, context: str, token: str,
+                       labels: Sequence[str]) -> torch.Tensor:
+    """yes-minus-no margins [n_labels] of one (context, token) for many labels (see label_sweep_margins)."""
+    return label_sweep_margins(model, encoder, [(context, token)], labels)[0]

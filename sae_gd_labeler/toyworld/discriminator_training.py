@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DiscriminatorTrainingConfig:
-    steps: int = 2000
-    question_rows: int = 192  # membership questions per step
-    lm_rows: int = 24  # packed corpus windows per step
+    steps: int = 1400
+    question_rows: int = 160  # membership questions per step
+    lm_rows: int = 16  # packed corpus windows per step
     lm_window: int = 64  # tokens per window (the model's n_ctx): every position sees packed text
     lm_weight: float = 0.5  # weight of the next-token loss against the answer loss
     lr: float = 2e-3
-    warmup: int = 150
+    warmup: int = 100
     final_lr_fraction: float = 0.05
     weight_decay: float = 0.01
     grad_clip: float = 1.0

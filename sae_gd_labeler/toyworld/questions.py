@@ -78,8 +78,8 @@ class QuestionSampler:
 
     def _positive_label(self, word: str) -> str | None:
         cats = [c for c in tx.categories_of(word) if c != UNTAUGHT]
-        if not cats or self.rng.random() < 0.4:
-            return word if word in self.words else None
+        if not cats or self.rng.random() < 0.4:  # the word itself (never the untaught category's name)
+            return word if word in self.words and word != UNTAUGHT else None
         return self.rng.choice(cats)
 
     def _negative_label(self, word: str) -> str:

@@ -96,7 +96,8 @@ class ToyWorld:
         gen = SentenceGenerator(seed)
         members = self.taxonomy[category]
         near = self.near_miss_words(category)
-        others = [w for w in self.words if not self.is_member(w, category) and w not in near] or near
+        near_set = set(near)
+        others = [w for w in self.words if not self.is_member(w, category) and w not in near_set] or near
         pos_words = _cycle(members, n_pos, rng)
         n_near = n_neg // 2 if near else 0
         neg_words = _cycle(near, n_near, rng) + _cycle(others, n_neg - n_near, rng)
