@@ -40,6 +40,7 @@ class LabelerConfig:
     # -- discrete phase (method "discrete" / "hybrid") ------------------------------------------------
     discrete_topk: int = 8  # replacement tokens proposed by the gradient per iteration
     discrete_max_iters: int = 20
+    start_probes: int = 64  # random tokens scored exactly to pick the restarts' starting tokens
     # -- objective ------------------------------------------------------------------------------------
     readout: str = "yes_no"  # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
@@ -65,7 +66,7 @@ class LabelerConfig:
         _choice("readout", self.readout, READOUTS)
         if self.dtype is not None:
             _choice("dtype", self.dtype, DTYPES)
-        for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_max_iters",
+        for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_max_iters", "start_probes",
                      "examples_per_feature", "min_examples_per_class", "eval_examples",
                      "feature_batch_size", "max_rows_per_forward"):
             _at_least(name, getattr(self, name), 1)

@@ -23,10 +23,26 @@ class DiscreteResult:
     iterations: torch.Tensor  # [F] iterations until every restart of the feature stopped improving
 
 
-def random_starts(batch: FeatureBatch) -> torch.Tensor:
-    """[F, R] random candidate indices, from each feature's own generator."""
-    n_cand = len(batch.candidate_ids)
-    return torch.stack([torch.randint(n_cand, (batch.config.restarts,), generator=g) for g in batch.generators])
+def starts(batch: FeatureBatch) -> torch.Tensor:
+    """[F, R] start tokens (candidate indices): the R best, by exact loss, of `start_probes` random tokens
+    (from each feature's own generator) and the R tokens that the gradient at the uniform soft label
+    favours most. Starting from decent, distinct tokens makes the local search far less likely to settle
+    in a poor basin than starting from random tokens alone.
+    """
+    cfg = batch.config
+    n_feat, n_cand = len(batch), len(batch.candidate_ids)
+    restarts = min(cfg.restarts, n_cand)
+    uniform = torch.full((n_feat, n_cand), 1.0 / n_cand, device=batch.W_cand.device, requires_grad=True)
+    pred = batch.step_loss(torch.arange(n_feat), uniform @ batch.W_cand, batch.sample_rows())  # [F]
+    naturalness = -(uniform * batch.log_q).sum(-1)
+    (pred + cfg.kl_weight * naturalness).sum().backward()
+    guided = (-uniform.grad).topk(restarts, dim=-1).indices.cpu()  # [F, R]
+    probes = [torch.randperm(n_cand, generator=g)[:cfg.start_probes] for g in batch.generators]
+    pools = [torch.cat([guided[f], probes[f]]).unique() for f in range(n_feat)]
+    feature = torch.cat([torch.full((len(p),), f) for f, p in enumerate(pools)])
+    losses = batch.exact_loss(feature, torch.cat(pools)).split([len(p) for p in pools])
+    out = [pool[loss.argsort()[:restarts]] for pool, loss in zip(pools, losses)]
+    return torch.stack([torch.cat([o, o[:1].expand(cfg.restarts - len(o))]) for o in out])  # pad if C < R
 
 
 def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:

@@ -8,7 +8,7 @@ import torch
 from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discrete_search import discrete_search, random_starts
+from sae_gd_labeler.discrete_search import discrete_search, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
@@ -102,7 +102,7 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
         for f in range(n_feat):
             pools[f].update(soft.candidates[f])
     if method in ("discrete", "hybrid"):
-        start = random_starts(batch) if soft is None else _best_starts(batch, soft.candidates)
+        start = starts(batch) if soft is None else _best_starts(batch, soft.candidates)
         found = discrete_search(batch, start)
         steps += found.iterations
         for f in range(n_feat):
