@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -182,7 +183,9 @@ def load_saes(path: Path) -> dict[str, SAE]:
     out = {}
     root = path / "saes"
     for cfg in sorted(root.glob("*/cfg.json")) if root.exists() else []:
-        sae = SAE.load_from_disk(str(cfg.parent), device="cpu")
+        with warnings.catch_warnings():  # its advice on model_from_pretrained_kwargs is for hub models
+            warnings.filterwarnings("ignore", message=r"\s*This SAE has non-empty model_from_pretrained_kwargs")
+            sae = SAE.load_from_disk(str(cfg.parent), device="cpu")
         sae.eval()
         out[sae.cfg.metadata.hook_name] = sae
     return out
