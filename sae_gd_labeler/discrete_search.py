@@ -24,7 +24,7 @@ class DiscreteResult:
 
 
 def starts(batch: FeatureBatch) -> torch.Tensor:
-    """[F, R] start tokens (candidate indices): the R best, by exact loss, of `start_probes` random tokens
+    """[F, R] start tokens (candidate indices): the R best, by separation, of `start_probes` random tokens
     (from each feature's own generator) and the R tokens that the gradient at the uniform soft label
     favours most. Starting from decent, distinct tokens makes the local search far less likely to settle
     in a poor basin than starting from random tokens alone.
@@ -40,8 +40,10 @@ def starts(batch: FeatureBatch) -> torch.Tensor:
     probes = [torch.randperm(n_cand, generator=g)[:cfg.start_probes] for g in batch.generators]
     pools = [torch.cat([guided[f], probes[f]]).unique() for f in range(n_feat)]
     feature = torch.cat([torch.full((len(p),), f) for f, p in enumerate(pools)])
-    losses = batch.exact_loss(feature, torch.cat(pools)).split([len(p) for p in pools])
-    out = [pool[loss.argsort()[:restarts]] for pool, loss in zip(pools, losses)]
+    # rank by separation (AUROC), not loss: an uninformative token ("a") has a fair loss but separates
+    # nothing, while a near miss ("mammal" for animal) separates partly and sits next to the answer
+    scores = batch.separation(feature, torch.cat(pools)).split([len(p) for p in pools])
+    out = [pool[score.argsort(descending=True, stable=True)[:restarts]] for pool, score in zip(pools, scores)]
     return torch.stack([torch.cat([o, o[:1].expand(cfg.restarts - len(o))]) for o in out])  # pad if C < R
 
 

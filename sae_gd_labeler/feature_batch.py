@@ -18,6 +18,7 @@ from torch import Tensor
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
+from sae_gd_labeler.metrics import auroc
 from sae_gd_labeler.objective import prediction_loss, targets_from_activations
 
 
@@ -105,33 +106,42 @@ class FeatureBatch:
         return prediction_loss(answer, target).view(n_labels, b).mean(-1)
 
     @torch.no_grad()
-    def exact_loss(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> Tensor:
-        """Class-balanced loss of hard labels (candidate indices `token` [Q]) on a fixed set of each
-        feature's training rows ("eval": at most eval_examples; "train": all), plus the naturalness
-        term, which for a one-hot label is KL = -log q(token). -> [Q]
-        """
+    def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
+        """The discriminator's answers for hard labels (candidate indices `token` [Q]) on a fixed set of each
+        feature's training rows ("eval": at most eval_examples; "train": all): per query (rows, answers)."""
         rowsets = self.eval_rows if rowset == "eval" else self.train_rows
-        query, rows, weight = [], [], []
-        for q, f in enumerate(feature_of_label.tolist()):
-            r = rowsets[f]
-            pos = self.positive[r.to(self.positive.device)].cpu()
-            n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-            w = torch.where(pos, 0.5 / max(n_pos, 1), 0.5 / max(n_neg, 1))
-            query.append(torch.full((len(r),), q))
-            rows.append(r)
-            weight.append(w)
-        query, rows, weight = torch.cat(query), torch.cat(rows), torch.cat(weight)
+        rows = [rowsets[f] for f in feature_of_label.tolist()]
+        flat = torch.cat(rows)
+        query = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r) for r in rows]))
         label_tokens = self.candidate_ids[token.to(self.candidate_ids.device)][query.to(self.candidate_ids.device)]
-        losses = torch.zeros(len(token))
+        answers = []
         step = self.config.max_rows_per_forward
-        for s in range(0, len(rows), step):
-            sl = slice(s, s + step)
-            answer = self.disc.answer_logits(self.cache.select(rows[sl]), label_tokens=label_tokens[sl, None],
-                                             full_vocab=self.full_vocab)
-            loss = prediction_loss(answer, self.targets[rows[sl].to(self.targets.device)]).cpu()
-            losses.index_add_(0, query[sl], loss * weight[sl])
+        for s in range(0, len(flat), step):
+            answers.append(self.disc.answer_logits(self.cache.select(flat[s:s + step]),
+                                                   label_tokens=label_tokens[s:s + step, None],
+                                                   full_vocab=self.full_vocab).cpu())
+        return list(zip(rows, torch.cat(answers).split([len(r) for r in rows])))
+
+    def exact_loss(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> Tensor:
+        """Class-balanced loss of hard labels on fixed training rows (see hard_answers), plus the
+        naturalness term, which for a one-hot label is KL = -log q(token). -> [Q]
+        """
+        losses = []
+        for rows, answer in self.hard_answers(feature_of_label, token, rowset):
+            pos = self.positive[rows.to(self.positive.device)].cpu()
+            loss = prediction_loss(answer, self.targets[rows.to(self.targets.device)].cpu())
+            losses.append(0.5 * loss[pos].mean() + 0.5 * loss[~pos].mean())
         naturalness = -self.log_q[feature_of_label.to(self.log_q.device), token.to(self.log_q.device)].cpu()
-        return losses + self.config.kl_weight * naturalness
+        return torch.stack(losses) + self.config.kl_weight * naturalness
+
+    def separation(self, feature_of_label: Tensor, token: Tensor) -> Tensor:
+        """AUROC of each hard label's yes / no score on the eval rows: how well it ranks positives above
+        negatives whatever its calibration. -> [Q]"""
+        out = []
+        for rows, answer in self.hard_answers(feature_of_label, token):
+            score = answer if answer.dim() == 1 else answer[:, 0] - answer[:, 1]
+            out.append(auroc(score, self.positive[rows.to(self.positive.device)].cpu()))
+        return torch.tensor(out)
 
 
 def _draw(rows: Tensor, n: int, gen: torch.Generator) -> Tensor:
