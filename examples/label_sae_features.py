@@ -20,7 +20,7 @@ def main(hook: str = "blocks.1.hook_resid_post", feature_ids=range(8), config: L
     sae = world.saes[hook]
     disc = Discriminator(world.model, world.template)  # the subject model, asked in the world's template
     labels = label_features(sae, feature_ids, model=world.model, discriminator=disc, dataset=world.corpus,
-                            config=config or LabelerConfig())
+                            config=config or LabelerConfig(), example_fn=world.within_sentence)
     for lab in labels:
         if lab.ok:
             print(f"feature {lab.feature:>4}: {lab.label:<12} held-out balanced accuracy "

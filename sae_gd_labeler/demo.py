@@ -6,7 +6,8 @@ Synthetic features (truth known): animal; mammal on balanced data (many non-mamm
 negatives) and on natural data (negatives as they come, where other animals are rare: the paper's
 hierarchy failure); number (digits and number words); the second script (Chinese); palindrome (the
 discriminator was never taught it: the paper's capability failure). Then the most active features of
-one of the world's SAEs, labeled from their real activations with `label_features`.
+one of the world's SAEs (among those whose top activations are content words), labeled from their real activations
+with `label_features`.
 """
 
 from __future__ import annotations
@@ -45,13 +46,17 @@ def demo(n_sae_features: int = 6, seed: int = 0) -> tuple[list[dict], str]:
     hook = DEMO_SAE if DEMO_SAE in world.saes else sorted(world.saes)[-1]
     sae = world.saes[hook]
     records = collect_activations(world.model, sae, world.corpus, range(sae.cfg.d_sae), ActivationConfig(n_top=8))
-    alive = [f for f in records if not records[f].dead]
-    most_active = sorted(alive, key=lambda f: -records[f].n_fired)[:n_sae_features]
+    decode = world.model.tokenizer.decode
+    top_tokens = {f: [decode([int(t)]) for t in records[f].top.token_id[:8]] for f in records}
+    # the most active features whose top tokens are content words: a label word cannot describe a
+    # feature of "." or "the", and the world's function words belong to no category
+    content = set(world.words) - set(world.function_words)
+    wordy = [f for f in records if not records[f].dead and sum(t in content for t in top_tokens[f]) >= 4]
+    most_active = sorted(wordy, key=lambda f: -records[f].n_fired)[:n_sae_features]
     for lab in label_features(sae, most_active, model=world.model, discriminator=disc, dataset=world.corpus,
-                              config=config):
-        top = records[lab.feature].top
-        top_tokens = sorted({world.model.tokenizer.decode([int(t)]) for t in top.token_id[:8]})
-        rows.append(_row(f"{hook} #{lab.feature}", "top tokens: " + " ".join(top_tokens), lab))
+                              config=config, example_fn=world.within_sentence):
+        shown = sorted(set(top_tokens[lab.feature]))
+        rows.append(_row(f"{hook} #{lab.feature}", "top tokens: " + " ".join(shown), lab))
         figures.append((f"SAE {hook} #{lab.feature}", lab))
     return rows, trajectories_html(figures)
 

@@ -10,6 +10,7 @@ travel as text) is then asked about them while the label is optimised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from transformer_lens import HookedTransformer
@@ -17,6 +18,7 @@ from transformer_lens import HookedTransformer
 from sae_gd_labeler.activations import ActivationConfig, collect_activations
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.example import Example
 from sae_gd_labeler.labeler import label_examples
 from sae_gd_labeler.result import FeatureLabel
 from sae_gd_labeler.sampling import SamplingConfig, sample_examples
@@ -33,6 +35,7 @@ def label_features(
     activation_config: ActivationConfig | None = None,
     sampling: SamplingConfig | None = None,
     text_column: str | None = None,
+    example_fn: Callable[[Example], Example] | None = None,
 ) -> list[FeatureLabel]:
     """One FeatureLabel per id, in the order of `feature_ids` (a list, range or tensor of ints).
 
@@ -58,10 +61,11 @@ def label_features(
     records = collect_activations(model, sae, dataset, feature_ids, activation_config, text_column=text_column)
     sampled = sample_examples(records, model.tokenizer, config, sampling)
     ready = {f: s for f, s in sampled.items() if s.ok}
+    prepare = example_fn if example_fn is not None else (lambda ex: ex)
     labels = {}
     if ready:
-        labels = label_examples({f: s.train for f, s in ready.items()}, disc, config,
-                                heldout={f: s.heldout for f, s in ready.items()})
+        labels = label_examples({f: [prepare(ex) for ex in s.train] for f, s in ready.items()}, disc, config,
+                                heldout={f: [prepare(ex) for ex in s.heldout] for f, s in ready.items()})
     return [
         labels[f] if f in labels else FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
         for f, s in sampled.items()

@@ -59,7 +59,7 @@ def sae_category_quality(world, config: LabelerConfig | None = None, min_f1: flo
         if not matching:
             continue
         labels = label_features(sae, matching, model=world.model, discriminator=disc, dataset=train_sentences,
-                                config=config)
+                                config=config, example_fn=world.within_sentence)
         for f, lab in zip(matching, labels):
             results.append({"hook": hook, "feature": f, "category": best_cat[f], "f1": float(best_f1[f]),
                             "label": lab.label, "status": lab.status, "right": lab.label == best_cat[f]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import warnings
@@ -57,6 +58,15 @@ class ToyWorld:
     @cached_property
     def _members(self) -> dict[str, frozenset[str]]:
         return {cat: frozenset(ws) for cat, ws in self.taxonomy.items()}
+
+    @staticmethod
+    def within_sentence(example: Example) -> Example:
+        """The example with its context cut to the sentence that holds the token: the discriminator was
+        trained on one-sentence contexts, while corpus windows span several sentences."""
+        head = example.context[: len(example.context) - len(example.token)]
+        start = head.rfind(". ")
+        context = example.context[start + 2:] if start >= 0 else example.context
+        return dataclasses.replace(example, context=context.strip())
 
     def is_member(self, word: str, label: str) -> bool:
         """Ground truth of the membership question: the label is the word itself or a category holding it."""
