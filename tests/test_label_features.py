@@ -61,3 +61,25 @@ def test_missing_dataset_and_model_names_are_explained(setup):
     sae.cfg.metadata.model_name = None
     with pytest.raises(ValueError, match="model_name"):
         label_features(sae, [0])
+
+
+def test_example_fn_is_applied_to_every_example(setup):
+    model, sae, corpus = setup
+    seen = []
+
+    def cut(ex):
+        seen.append(ex)
+        return ex
+
+    labels = label_features(sae, [0], model=model, discriminator=Discriminator(model, TEMPLATE), dataset=corpus,
+                            config=FAST, example_fn=cut)
+    n_train = labels[0].n_positive + labels[0].n_negative
+    assert labels[0].ok and len(seen) > n_train  # every training example and the held-out ones too
+
+
+def test_toy_world_cuts_contexts_to_the_sentence():
+    from sae_gd_labeler import Example
+    from sae_gd_labeler.toyworld.world import ToyWorld
+
+    assert ToyWorld.within_sentence(Example("a cat ran. the dog sat. the fern", "fern", 1.0)).context == "the fern"
+    assert ToyWorld.within_sentence(Example("the fern.", ".", 1.0)).context == "the fern."
