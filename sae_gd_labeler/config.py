@@ -40,7 +40,7 @@ class LabelerConfig:
     # -- discrete phase (method "discrete" / "hybrid") ------------------------------------------------
     discrete_topk: int = 8  # replacement tokens proposed by the gradient per iteration
     discrete_max_iters: int = 20
-    start_probes: int = 64  # random tokens scored exactly to pick the restarts' starting tokens
+X
     # -- objective ------------------------------------------------------------------------------------
     readout: str = "yes_no"  # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
@@ -51,7 +51,7 @@ class LabelerConfig:
     heldout_fraction: float = 0.25  # of each class, kept out of training for the metrics
     min_examples_per_class: int = 4  # fewer positives or negatives: status "too_few_examples"
     batch_examples: int = 16  # examples per feature per gradient step, half positive, half negative
-    eval_examples: int = 64  # training examples on which discrete proposals are scored exactly
+    eval_examples: int = 32  # training examples on which discrete proposals are scored exactly
     # -- vocabulary -----------------------------------------------------------------------------------
     candidate_vocab: Any = "words"  # "words", "all", or an explicit sequence of words / token ids
     # -- hardware -------------------------------------------------------------------------------------

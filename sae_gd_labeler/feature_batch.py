@@ -22,6 +22,9 @@ from sae_gd_labeler.metrics import auroc
 from sae_gd_labeler.objective import prediction_loss, targets_from_activations
 
 
+PROBE_EXAMPLES = 16  # rows on which starting tokens are ranked (half positive, half negative)
+
+
 def feature_seed(seed: int, feature: Hashable) -> int:
     """A seed for one feature that is stable across runs and processes (unlike hash())."""
     return zlib.crc32(f"{seed}:{feature!r}".encode())
@@ -68,6 +71,7 @@ class FeatureBatch:
         self.log_q = torch.stack(log_q) if need_q else torch.zeros(len(self.features), n_cand, device=device)
         self.cache.log_q = None  # [N, d_vocab] is large; only the per-feature mean is needed
         self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
+        self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
         self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
 
     def __len__(self) -> int:
@@ -109,7 +113,7 @@ class FeatureBatch:
     def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
         """The discriminator's answers for hard labels (candidate indices `token` [Q]) on a fixed set of each
         feature's training rows ("eval": at most eval_examples; "train": all): per query (rows, answers)."""
-        rowsets = self.eval_rows if rowset == "eval" else self.train_rows
+        rowsets = {"eval": self.eval_rows, "train": self.train_rows, "probe": self.probe_rows}[rowset]
         rows = [rowsets[f] for f in feature_of_label.tolist()]
         flat = torch.cat(rows)
         query = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r) for r in rows]))
@@ -135,10 +139,10 @@ class FeatureBatch:
         return torch.stack(losses) + self.config.kl_weight * naturalness
 
     def separation(self, feature_of_label: Tensor, token: Tensor) -> Tensor:
-        """AUROC of each hard label's yes / no score on the eval rows: how well it ranks positives above
-        negatives whatever its calibration. -> [Q]"""
+        """AUROC of each hard label's yes / no score on a few rows (PROBE_EXAMPLES): how well it ranks
+        positives above negatives whatever its calibration; cheap, to pick starting tokens. -> [Q]"""
         out = []
-        for rows, answer in self.hard_answers(feature_of_label, token):
+        for rows, answer in self.hard_answers(feature_of_label, token, rowset="probe"):
             score = answer if answer.dim() == 1 else answer[:, 0] - answer[:, 1]
             out.append(auroc(score, self.positive[rows.to(self.positive.device)].cpu()))
         return torch.tensor(out)
