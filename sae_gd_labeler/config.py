@@ -40,7 +40,7 @@ class LabelerConfig:
     # -- discrete phase (method "discrete" / "hybrid") ------------------------------------------------
     discrete_topk: int = 8  # replacement tokens proposed by the gradient per iteration
     discrete_max_iters: int = 20
-X
+    start_probes: int = 32  # random tokens ranked by separation to pick the restarts' starting tokens
     # -- objective ------------------------------------------------------------------------------------
     readout: str = "yes_no"  # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
