@@ -21,7 +21,6 @@ from sae_gd_labeler.example import Example
 from sae_gd_labeler.metrics import auroc
 from sae_gd_labeler.objective import prediction_loss, targets_from_activations
 
-
 PROBE_EXAMPLES = 16  # rows on which starting tokens are ranked (half positive, half negative)
 
 
