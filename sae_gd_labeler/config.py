@@ -58,8 +58,8 @@ class LabelerConfig:
     feature_batch_size: int = 16  # features optimised together in one forward / backward
     max_rows_per_forward: int = 4096  # prompts per forward pass when scoring; bounds peak memory
     seed: int = 0
-    device: str | None = None  # None: the discriminator model's device
-    dtype: str | None = None  # None: the discriminator model's dtype
+    device: str | None = None  # None: the discriminator's device; else it must be there (checked)
+    dtype: str | None = None  # None: the discriminator's dtype; else its weights must be this (checked)
 
     def __post_init__(self):
         _choice("method", self.method, METHODS)

@@ -43,6 +43,7 @@ def label_examples(
         raise ValueError("examples_by_feature must be a mapping {feature: [Example, ...]}, got "
                          f"{type(examples_by_feature).__name__}")
     disc = as_discriminator(discriminator)
+    check_placement(disc, config)
     for feature, examples in examples_by_feature.items():
         check_examples(feature, examples, config.activation_threshold)
     if heldout is not None:
@@ -65,6 +66,17 @@ def label_examples(
             chunk = ready[start:start + config.feature_batch_size]
             results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
     return {feature: results[feature] for feature in examples_by_feature}
+
+
+def check_placement(disc: Discriminator, config: LabelerConfig) -> None:
+    """config.device / config.dtype, when set, must be where the discriminator already is: the labeler
+    never moves a user's model behind their back (and TransformerLens keeps its dtype in cfg)."""
+    if config.device is not None and torch.device(config.device).type != disc.device.type:
+        raise ValueError(f"LabelerConfig.device={config.device!r} but the discriminator is on {disc.device}; "
+                         f"move the model first (model.to({config.device!r})) or leave device=None")
+    if config.dtype is not None and getattr(torch, config.dtype) != disc.W_E.dtype:
+        raise ValueError(f"LabelerConfig.dtype={config.dtype!r} but the discriminator's weights are "
+                         f"{disc.W_E.dtype}; load the model in that dtype or leave dtype=None")
 
 
 def split_examples(feature: Hashable, examples: Sequence[Example], config: LabelerConfig,

@@ -108,3 +108,12 @@ def test_labeling_leaves_the_model_as_it_was(disc):
     assert all(torch.equal(before[k], v) for k, v in disc.model.state_dict().items())
     assert all(p.requires_grad for p in disc.model.parameters())
     assert all(p.grad is None for p in disc.model.parameters())
+
+
+def test_device_and_dtype_must_match_the_model(disc):
+    with pytest.raises(ValueError, match="dtype='bfloat16'"):
+        label_examples({"a": FEATURES["animals"]}, disc, FAST.replace(dtype="bfloat16"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda'"):
+            label_examples({"a": FEATURES["animals"]}, disc, FAST.replace(device="cuda"))
+    assert label_examples({"a": FEATURES["animals"]}, disc, FAST.replace(device="cpu", dtype="float32"))["a"].ok
