@@ -1,6 +1,6 @@
 import pytest
 
-from sae_gd_labeler import PromptTemplate
+from sae_gd_labeler import Example, PromptTemplate
 from sae_gd_labeler.discriminator import Discriminator
 from tests.builders import WORDS, tiny_model
 
@@ -53,3 +53,16 @@ def test_default_template_validates_on_a_base_tokenizer():
     disc = Discriminator(model)
     assert disc.template == PromptTemplate.for_base_model()
     assert disc.tokenizer.decode([disc.yes_id]) == "Yes"
+
+
+def test_chat_default_uses_the_tokenizers_chat_template():
+    model = tiny_model("gpt2", WORDS + TEMPLATE_WORDS + ("Text", "word", "concept", "or", "user", "model"))
+    tok = model.tokenizer
+    tok.chat_template = ("{{ bos_token }}{% for m in messages %}user : {{ m['content'] }}{% endfor %}"
+                         "{% if add_generation_prompt %} model :{% endif %}")
+    template = PromptTemplate.default_for(tok)
+    assert template == PromptTemplate.for_chat_model(tok)
+    assert template.text.startswith("user : Text: {context}") and template.text.endswith(" model :")
+    assert (template.yes, template.no) == ("Yes", "No")
+    disc = Discriminator(model, template)  # validates: BOS not doubled, answers single tokens
+    assert disc.prefix_ids([Example("the cat", "cat", 1.0)])[0].count(tok.bos_token_id) == 1
