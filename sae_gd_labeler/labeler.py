@@ -151,10 +151,11 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
 def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tensor:
     """For the hybrid search: each feature's `restarts` soft candidates with the lowest exact loss."""
     restarts = batch.config.restarts
+    feature = torch.cat([torch.full((len(cand),), f) for f, cand in enumerate(candidates)])
+    losses = batch.exact_loss(feature, torch.tensor([t for cand in candidates for t in cand]))  # one batch
     starts = []
-    for f, cand in enumerate(candidates):
-        losses = batch.exact_loss(torch.full((len(cand),), f), torch.tensor(cand))
-        order = losses.argsort().tolist()
+    for cand, loss in zip(candidates, losses.split([len(c) for c in candidates])):
+        order = loss.argsort().tolist()
         starts.append([cand[order[i % len(order)]] for i in range(restarts)])
     return torch.tensor(starts)
 
