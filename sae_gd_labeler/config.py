@@ -39,6 +39,7 @@ class LabelerConfig:
     soft_candidates: int = 8  # top tokens of p (per restart, at a few checkpoints) sent to re-ranking
     # -- discrete phase (method "discrete" / "hybrid") ------------------------------------------------
     discrete_topk: int = 8  # replacement tokens proposed by the gradient per iteration
+    discrete_confirm: int = 2  # of those, the best on half the eval examples that are scored on all of them
     discrete_max_iters: int = 20
     start_probes: int = 32  # random tokens ranked by separation to pick the restarts' starting tokens
     # -- objective ------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ class LabelerConfig:
     candidate_vocab: Any = "words"  # "words", "all", or an explicit sequence of words / token ids
     # -- hardware -------------------------------------------------------------------------------------
     feature_batch_size: int = 16  # features optimised together in one forward / backward
-    max_rows_per_forward: int = 4096  # prompts per forward pass when scoring; bounds peak memory
+    max_rows_per_forward: int = 1024  # prompts (or prompt x label pairs) per forward pass; bounds peak memory
     seed: int = 0
     device: str | None = None  # None: the discriminator's device; else it must be there (checked)
     dtype: str | None = None  # None: the discriminator's dtype; else its weights must be this (checked)
@@ -66,8 +67,9 @@ class LabelerConfig:
         _choice("readout", self.readout, READOUTS)
         if self.dtype is not None:
             _choice("dtype", self.dtype, DTYPES)
-        for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_max_iters", "start_probes",
-                     "examples_per_feature", "min_examples_per_class", "eval_examples",
+        for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_confirm",
+                     "discrete_max_iters", "start_probes", "examples_per_feature",
+                     "min_examples_per_class", "eval_examples",
                      "feature_batch_size", "max_rows_per_forward"):
             _at_least(name, getattr(self, name), 1)
         _at_least("entropy_warmup_steps", self.entropy_warmup_steps, 0)

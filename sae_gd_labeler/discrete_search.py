@@ -1,8 +1,9 @@
 """Gradient-guided search over hard tokens (as in GCG): the gradient proposes, exact scoring decides.
 
 From a hard label t, the gradient of the minibatch loss with respect to t's one-hot vector ranks every
-candidate token by its first-order effect; the `discrete_topk` best replacements are scored exactly on
-the feature's evaluation examples in one batch, and the best is kept while the exact loss falls.
+candidate token by its first-order effect. The `discrete_topk` best replacements are scored exactly on
+half of the feature's evaluation examples (screening), the `discrete_confirm` best of them on all, and
+the best is kept while the exact loss on all evaluation examples falls.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
     feature_of = torch.arange(n_feat)[:, None].expand(n_feat, restarts)  # [F, R]
     tokens = start.clone()
     scored: list[dict[int, float]] = [{} for _ in range(n_feat)]  # per feature: token -> exact loss
+    screened: list[dict[int, tuple]] = [{} for _ in range(n_feat)]  # token -> (screen loss, rows, answers)
     losses = _exact(batch, scored, feature_of.reshape(-1), tokens.reshape(-1)).view(n_feat, restarts)
     active = torch.ones(n_feat, restarts, dtype=torch.bool)
     iterations = torch.zeros(n_feat, dtype=torch.long)
@@ -73,7 +75,7 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
         grad.scatter_(1, tokens[f_idx, r_idx][:, None], float("inf"))  # never propose the current token
         proposals = (-grad).topk(k, dim=-1).indices  # [L, k] steepest descent directions
 
-        proposed = _exact(batch, scored, f_idx.repeat_interleave(k), proposals.reshape(-1)).view(-1, k)  # [L, k]
+        proposed = _screened(batch, scored, screened, f_idx, proposals)  # [L, k]
         best_loss, best = proposed.min(-1)
         improved = best_loss < losses[f_idx, r_idx] - 1e-6
         tokens[f_idx[improved], r_idx[improved]] = proposals[improved, best[improved]]
@@ -82,6 +84,41 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
         iterations[f_idx.unique()] += 1
 
     return DiscreteResult(tokens, losses, [set(d) for d in scored], iterations)
+
+
+def _screened(batch: FeatureBatch, scored: list[dict[int, float]], screened: list[dict[int, tuple]],
+              feature: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:
+    """Exact losses on all evaluation rows of proposals [L, k] of labels of `feature` [L]; inf for those
+    screened out. Each label's proposals are scored on the screening half of the rows first and only its
+    `discrete_confirm` best (by that partial loss) on the other half: most proposals are clearly worse,
+    and half the rows show it."""
+    n_labels, k = proposals.shape
+    confirm = batch.config.discrete_confirm
+    if confirm >= k:  # nothing to screen out
+        return _exact(batch, scored, feature.repeat_interleave(k), proposals.reshape(-1)).view(n_labels, k)
+    pairs = [(f, t) for f, row in zip(feature.tolist(), proposals.tolist()) for t in row]
+    new = sorted({(f, t) for f, t in pairs if t not in scored[f] and t not in screened[f]})
+    if new:
+        f_new, t_new = torch.tensor(new).T
+        answers = batch.hard_answers(f_new, t_new, "screen")
+        for (f, t), loss, (rows, ans) in zip(new, batch.balanced_loss(f_new, t_new, answers).tolist(), answers):
+            screened[f][t] = (loss, rows, ans)
+    # per label, the `confirm` unconfirmed proposals with the lowest screening loss
+    to_confirm = set()
+    for f, row in zip(feature.tolist(), proposals.tolist()):
+        open_ = sorted((screened[f][t][0], t) for t in set(row) if t not in scored[f])
+        to_confirm.update((f, t) for _, t in open_[:confirm])
+    if to_confirm:
+        pending = sorted(to_confirm)
+        f_new, t_new = torch.tensor(pending).T
+        rest = batch.hard_answers(f_new, t_new, "confirm")
+        joined = [(torch.cat([screened[f][t][1], rows]), torch.cat([screened[f][t][2], ans]))
+                  for (f, t), (rows, ans) in zip(pending, rest)]
+        for (f, t), loss in zip(pending, batch.balanced_loss(f_new, t_new, joined).tolist()):
+            scored[f][t] = loss
+            del screened[f][t]
+    inf = float("inf")
+    return torch.tensor([scored[f].get(t, inf) for f, t in pairs]).view(n_labels, k)
 
 
 def _exact(batch: FeatureBatch, scored: list[dict[int, float]], feature: torch.Tensor,

@@ -21,6 +21,7 @@ from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValue
 from transformer_lens.utilities import apply_softcap
 
 from sae_gd_labeler.example import Example
+from sae_gd_labeler.shared_prefix import max_blocks, shared_prefix_hooks, shared_prefix_supported
 from sae_gd_labeler.template import PromptTemplate
 
 
@@ -201,6 +202,41 @@ class Discriminator:
             resid = self.model(tokens, attention_mask=mask, past_kv_cache=prefixes.frozen_kv_cache(),
                                stop_at_layer=self.model.cfg.n_layers)  # [M, K + S, d_model]
         return self._answer(resid[:, -1], full_vocab)
+
+    @torch.no_grad()
+    def answer_grid(self, prefixes: PrefixCache, label_tokens: Tensor, full_vocab: bool = False) -> Tensor:
+        """Score Q hard labels against every cached prefix: label_tokens [N, Q, K] -> [N, Q] (with full_vocab
+        [N, Q, 2]); entry [n, q] equals answer_logits on prefix n with label label_tokens[n, q].
+
+        The Q labels share the prefix's keys / values (see shared_prefix) instead of each copying them;
+        models whose positions that layout cannot reproduce are scored the plain way.
+        """
+        n, q, k = label_tokens.shape
+        width = k + len(self.suffix_ids)
+        per_forward = max_blocks(self.model, prefixes.mask.shape[1], width)
+        if not shared_prefix_supported(self.model) or per_forward < 2:
+            rows = torch.arange(n, device=self.device).repeat_interleave(q)
+            flat = self.answer_logits(prefixes.select(rows), label_tokens=label_tokens.reshape(n * q, k),
+                                      full_vocab=full_vocab)
+            return flat.view(n, q, *flat.shape[1:])
+        return torch.cat([self._answer_blocks(prefixes, label_tokens[:, s:s + per_forward], full_vocab)
+                          for s in range(0, q, per_forward)], dim=1)
+
+    def _answer_blocks(self, prefixes: PrefixCache, label_tokens: Tensor, full_vocab: bool) -> Tensor:
+        """One forward: the Q label + suffix blocks side by side after each prefix. [N, Q, K] -> [N, Q(, 2)]"""
+        n, q, k = label_tokens.shape
+        suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(n, q, -1)
+        tokens = torch.cat([label_tokens.to(self.device), suffix], dim=-1)  # [N, Q, w]
+        width = tokens.shape[-1]
+        tokens = tokens.reshape(n, q * width)
+        hooks = shared_prefix_hooks(self.model, prefixes.mask.shape[1], q, width)
+        with self.model.hooks(fwd_hooks=hooks):
+            resid = self.model(tokens, attention_mask=torch.ones_like(tokens),
+                               past_kv_cache=prefixes.frozen_kv_cache(),
+                               stop_at_layer=self.model.cfg.n_layers)  # [N, Q * w, d_model]
+        last = resid.view(n, q, width, -1)[:, :, -1].reshape(n * q, -1)  # each block's answer position
+        answer = self._answer(last, full_vocab)
+        return answer.view(n, q, *answer.shape[1:])
 
     def yes_no_logit(self, examples: Sequence[Example], label: str | Tensor, use_cache: bool = True) -> Tensor:
         """logit(yes) - logit(no) at the answer position for every example, given one label.

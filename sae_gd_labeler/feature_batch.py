@@ -70,6 +70,9 @@ class FeatureBatch:
         self.log_q = torch.stack(log_q) if need_q else torch.zeros(len(self.features), n_cand, device=device)
         self.cache.log_q = None  # [N, d_vocab] is large; only the per-feature mean is needed
         self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
+        halves = [self._halves(rows) for rows in self.eval_rows]
+        self.screen_rows = [h[0] for h in halves]  # half the eval rows, balanced: where proposals are screened
+        self.confirm_rows = [h[1] for h in halves]  # the other half
         self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
         self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
 
@@ -85,6 +88,13 @@ class FeatureBatch:
         pos = pos[torch.randperm(len(pos), generator=gen)[:n_pos]]
         neg = neg[torch.randperm(len(neg), generator=gen)[:n_neg]]
         return torch.cat([pos, neg])
+
+    def _halves(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Split rows into two halves with (as near as possible) the same number of positives."""
+        positive = self.positive[rows.to(self.positive.device)].cpu()
+        pos, neg = rows[positive], rows[~positive]
+        n_pos, n_neg = (len(pos) + 1) // 2, (len(neg) + 1) // 2
+        return torch.cat([pos[:n_pos], neg[:n_neg]]), torch.cat([pos[n_pos:], neg[n_neg:]])
 
     def sample_rows(self) -> Tensor:
         """A balanced minibatch per feature, [F, B]: B/2 positives then B/2 negatives."""
@@ -111,26 +121,56 @@ class FeatureBatch:
     @torch.no_grad()
     def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
         """The discriminator's answers for hard labels (candidate indices `token` [Q]) on a fixed set of each
-        feature's training rows ("eval": at most eval_examples; "train": all): per query (rows, answers)."""
-        rowsets = {"eval": self.eval_rows, "train": self.train_rows, "probe": self.probe_rows}[rowset]
-        rows = [rowsets[f] for f in feature_of_label.tolist()]
-        flat = torch.cat(rows)
-        query = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r) for r in rows]))
-        label_tokens = self.candidate_ids[token.to(self.candidate_ids.device)][query.to(self.candidate_ids.device)]
-        answers = []
-        step = self.config.max_rows_per_forward
-        for s in range(0, len(flat), step):
-            answers.append(self.disc.answer_logits(self.cache.select(flat[s:s + step]),
-                                                   label_tokens=label_tokens[s:s + step, None],
-                                                   full_vocab=self.full_vocab).cpu())
-        return list(zip(rows, torch.cat(answers).split([len(r) for r in rows])))
+        feature's training rows ("eval": at most eval_examples, "screen" and "confirm" its two halves; "train":
+        all; "probe": PROBE_EXAMPLES):
+        per query, in order, (rows, answers).
+
+        All labels of one feature are scored against each of its rows in one block layout
+        (`Discriminator.answer_grid`), so a row's cached prefix is read once, not once per label.
+        """
+        rowsets = {"eval": self.eval_rows, "train": self.train_rows, "probe": self.probe_rows,
+                   "screen": self.screen_rows, "confirm": self.confirm_rows}[rowset]
+        feature_of_label, token = feature_of_label.cpu(), token.cpu()
+        features = feature_of_label.unique().tolist()
+        queries = [(feature_of_label == f).nonzero().squeeze(1) for f in features]  # per feature [Q_f]
+        rows = [rowsets[f] for f in features]  # per feature [n_f]
+        n_labels = max(len(q) for q in queries)
+        # grid [N, n_labels] of label tokens: each feature's labels on each of its rows, padded by repeating
+        grid = torch.cat([token[q][torch.arange(n_labels).clamp(max=len(q) - 1)].expand(len(r), -1)
+                          for q, r in zip(queries, rows)])
+        count = torch.cat([torch.full((len(r),), len(q)) for q, r in zip(queries, rows)])  # [N] real labels
+        flat_rows = torch.cat(rows)  # [N]
+        scores = torch.empty((len(flat_rows), n_labels) + ((2,) if self.full_vocab else ()))
+        # rows with as many labels next to each other, so padding wastes little; rows x labels per forward
+        # is bounded by max_rows_per_forward
+        order = count.argsort(descending=True, stable=True)
+        start = 0
+        while start < len(order):
+            width = int(count[order[start]])
+            chunk = order[start:start + max(1, self.config.max_rows_per_forward // width)]
+            label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]
+            scores[chunk, :width] = self.disc.answer_grid(self.cache.select(flat_rows[chunk]),
+                                                          label_tokens[..., None], self.full_vocab).cpu()
+            start += len(chunk)
+        out: list = [None] * len(token)
+        offset = 0
+        for q, r in zip(queries, rows):
+            for j, query in enumerate(q.tolist()):
+                out[query] = (r, scores[offset:offset + len(r), j])
+            offset += len(r)
+        return out
 
     def exact_loss(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> Tensor:
         """Class-balanced loss of hard labels on fixed training rows (see hard_answers), plus the
         naturalness term, which for a one-hot label is KL = -log q(token). -> [Q]
         """
+        answers = self.hard_answers(feature_of_label, token, rowset)
+        return self.balanced_loss(feature_of_label, token, answers)
+
+    def balanced_loss(self, feature_of_label: Tensor, token: Tensor, answers: list[tuple]) -> Tensor:
+        """exact_loss from per-query (rows, answers) as hard_answers returns them. -> [Q]"""
         losses = []
-        for rows, answer in self.hard_answers(feature_of_label, token, rowset):
+        for rows, answer in answers:
             pos = self.positive[rows.to(self.positive.device)].cpu()
             loss = prediction_loss(answer, self.targets[rows.to(self.targets.device)].cpu())
             losses.append(0.5 * loss[pos].mean() + 0.5 * loss[~pos].mean())

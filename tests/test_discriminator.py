@@ -94,3 +94,30 @@ def test_prefix_cache_full_vocab_readout_is_a_log_softmax():
     both = disc.answer_logits(cache, label_tokens=tokens, full_vocab=True)  # [3, 2] log p(yes), log p(no)
     diff = disc.answer_logits(cache, label_tokens=tokens)
     torch.testing.assert_close(both[:, 0] - both[:, 1], diff, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("arch,overrides", [("gpt2", {}), ("llama", {}), ("gemma2", {"window_size": 64}),
+                                            ("gemma2", {})])  # the default tiny window (8): plain fallback
+@pytest.mark.parametrize("k,full_vocab", [(1, False), (2, True)])
+def test_answer_grid_equals_one_label_per_row(arch, overrides, k, full_vocab):
+    """Q labels laid side by side after one shared prefix give what each gives alone after a copy of it."""
+    disc = Discriminator(tiny_model(arch, WORDS + EXTRA, **overrides), TEMPLATE)
+    cache = disc.cache_prefixes(EXAMPLES)  # left-padded: the rows have different prefix lengths
+    n, q = len(EXAMPLES), 7
+    labels = torch.randint(5, len(WORDS), (n, q, k), generator=torch.Generator().manual_seed(0))
+    grid = disc.answer_grid(cache, labels, full_vocab=full_vocab)
+    rows = torch.arange(n).repeat_interleave(q)
+    alone = disc.answer_logits(cache.select(rows), label_tokens=labels.reshape(n * q, k), full_vocab=full_vocab)
+    torch.testing.assert_close(grid, alone.view(grid.shape), atol=1e-5, rtol=0)
+    assert all(not hp._forward_hooks for hp in disc.model.hook_dict.values())
+
+
+def test_answer_grid_splits_rows_longer_than_the_context():
+    """More labels than fit in n_ctx after the prefix are scored over several forwards, still exactly."""
+    disc = Discriminator(tiny_model("gpt2", WORDS + EXTRA, n_ctx=40), TEMPLATE)
+    cache = disc.cache_prefixes(EXAMPLES)
+    labels = torch.randint(5, len(WORDS), (len(EXAMPLES), 30, 1), generator=torch.Generator().manual_seed(1))
+    grid = disc.answer_grid(cache, labels)
+    rows = torch.arange(len(EXAMPLES)).repeat_interleave(30)
+    alone = disc.answer_logits(cache.select(rows), label_tokens=labels.reshape(-1, 1))
+    torch.testing.assert_close(grid, alone.view(grid.shape), atol=1e-5, rtol=0)

@@ -1,0 +1,68 @@
+"""FeatureBatch scoring: the grouped (shared-prefix) scoring and the screened discrete search against
+independent per-pair computation."""
+
+import pytest
+import torch
+
+from sae_gd_labeler.discrete_search import discrete_search, starts
+from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.labeler import split_examples
+from sae_gd_labeler.objective import prediction_loss
+from sae_gd_labeler.vocab import candidate_token_ids
+from tests.test_labeler import FAST, FEATURES, disc  # noqa: F401  (disc is a fixture)
+
+
+def make_batch(disc, config=FAST):  # noqa: F811
+    data = [split_examples(f, ex, config) for f, ex in FEATURES.items()]
+    assert all(isinstance(d, FeatureData) for d in data)
+    return FeatureBatch(disc, data, candidate_token_ids(disc, config.candidate_vocab), config)
+
+
+@pytest.mark.parametrize("rowset", ["eval", "train", "probe", "screen", "confirm"])
+def test_hard_answers_equal_each_pair_scored_alone(disc, rowset):  # noqa: F811
+    """Features with different numbers of labels (so the grid is padded) against one prompt at a time."""
+    batch = make_batch(disc)
+    feature = torch.tensor([2, 0, 2, 1, 2, 0])
+    token = torch.tensor([5, 3, 9, 3, 1, 7])
+    got = batch.hard_answers(feature, token, rowset)
+    for f, t, (rows, answers) in zip(feature.tolist(), token.tolist(), got):
+        assert torch.equal(rows, getattr(batch, f"{rowset}_rows")[f])
+        data = batch.features[f].train
+        examples = [data[int(r) - sum(len(d.train) for d in batch.features[:f])] for r in rows]
+        alone = disc.yes_no_logit(examples, batch.disc.tokenizer.decode([int(batch.candidate_ids[t])]).strip(),
+                                  use_cache=False)
+        torch.testing.assert_close(answers, alone, atol=1e-4, rtol=0)
+
+
+def test_screen_and_confirm_halve_the_eval_rows(disc):  # noqa: F811
+    batch = make_batch(disc)
+    for f in range(len(batch)):
+        screen, confirm, full = batch.screen_rows[f], batch.confirm_rows[f], batch.eval_rows[f]
+        assert sorted(torch.cat([screen, confirm]).tolist()) == sorted(full.tolist())
+        n_pos = int(batch.positive[screen].sum())
+        assert 0 < n_pos < len(screen)  # both classes in the screening half
+        assert abs(n_pos - int(batch.positive[confirm].sum())) <= 1
+
+
+def test_balanced_loss_is_the_class_balanced_mean(disc):  # noqa: F811
+    batch = make_batch(disc)
+    feature, token = torch.tensor([0, 1]), torch.tensor([4, 4])
+    answers = batch.hard_answers(feature, token, "eval")
+    for (rows, ans), got, f in zip(answers, batch.exact_loss(feature, token), feature.tolist()):
+        pos = batch.positive[rows]
+        loss = prediction_loss(ans, batch.targets[rows])
+        expected = 0.5 * loss[pos].mean() + 0.5 * loss[~pos].mean() - FAST.kl_weight * batch.log_q[f, 4]
+        assert float(got) == pytest.approx(float(expected), abs=1e-6)
+
+
+@pytest.mark.parametrize("confirm", [1, 3])
+def test_screened_search_reports_exact_eval_losses(disc, confirm):  # noqa: F811
+    """Whatever screening skipped, every loss the search ends with is the exact loss on all eval rows."""
+    config = FAST.replace(discrete_confirm=confirm, discrete_topk=6)
+    batch = make_batch(disc, config)
+    with disc.frozen():
+        found = discrete_search(batch, starts(batch))
+    n_feat, restarts = found.tokens.shape
+    feature = torch.arange(n_feat)[:, None].expand(n_feat, restarts).reshape(-1)
+    exact = batch.exact_loss(feature, found.tokens.reshape(-1)).view(n_feat, restarts)
+    torch.testing.assert_close(found.losses, exact, atol=1e-5, rtol=0)
