@@ -111,10 +111,35 @@ def run_bench(args) -> int:
     from sae_gd_labeler.bench.run import run_speed_bench
 
     result = run_speed_bench(device=args.device, quick=args.quick, log=console.print)
-    console.print_json(data=result["summary"])
+    console.print(_speed_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0
+
+
+def _speed_table(result: dict) -> Table:
+    """The measured figures beside the issue's targets."""
+    toy = result["toy_world"]
+    table = Table(title=f"engine and labeler against the reference method ({result['device']})")
+    for col in ("measure", "ours", "reference", "ratio"):
+        table.add_column(col)
+    table.add_row("toy world: features per s to a finished label", _fmt(toy["ours"]["features_per_s"]),
+                  _fmt(toy["reference"]["features_per_s"]), f"{toy['speedup']:.1f}x (speedup)")
+    table.add_row("toy world: categories recovered", _fmt(toy["ours"]["recovery"]),
+                  _fmt(toy["reference"]["recovery"]), "")
+    table.add_row("toy world: peak MB", f"{toy['ours']['peak_mb']:.0f}", f"{toy['reference']['peak_mb']:.0f}", "")
+    for key, name in (("gpt2_small", "GPT-2 small"), ("gemma_2_2b", "Gemma-2-2B")):
+        if key in result:
+            r = result[key]
+            table.add_row(f"{name}: feature-steps per s", _fmt(r["engine"]["feature_steps_per_s"]),
+                          _fmt(r["reference"]["feature_steps_per_s"]), f"{r['engine_speedup']:.1f}x (engine_speedup)")
+            table.add_row(f"{name}: peak MB", f"{r['engine']['peak_mb']:.0f}", f"{r['reference']['peak_mb']:.0f}", "")
+    for key, name in (("gpt2_small_layer_projection", "GPT-2 small"), ("gemma_2_2b_layer_projection", "Gemma-2-2B")):
+        if key in result:
+            r = result[key]
+            table.add_row(f"{name}: hours for a {r['layer_features']}-feature layer",
+                          f"{r['projected_hours_per_layer']:.2f}", "", f"from {r['features']} features")
+    return table
 
 
 def _fmt(x) -> str:

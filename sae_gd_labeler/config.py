@@ -56,7 +56,8 @@ class LabelerConfig:
     # -- vocabulary -----------------------------------------------------------------------------------
     candidate_vocab: Any = "words"  # "words", "all", or an explicit sequence of words / token ids
     # -- hardware -------------------------------------------------------------------------------------
-    feature_batch_size: int = 16  # features optimised together in one forward / backward
+    feature_batch_size: int | str = "auto"  # features optimised together; "auto": as many as half the
+    # free memory holds (see memory_budget), at most 64
     max_rows_per_forward: int = 1024  # prompts (or prompt x label pairs) per forward pass; bounds peak memory
     seed: int = 0
     device: str | None = None  # None: the discriminator's device; else it must be there (checked)
@@ -69,9 +70,12 @@ class LabelerConfig:
             _choice("dtype", self.dtype, DTYPES)
         for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_confirm",
                      "discrete_max_iters", "start_probes", "examples_per_feature",
-                     "min_examples_per_class", "eval_examples",
-                     "feature_batch_size", "max_rows_per_forward"):
+                     "min_examples_per_class", "eval_examples", "max_rows_per_forward"):
             _at_least(name, getattr(self, name), 1)
+        if self.feature_batch_size != "auto" and not (isinstance(self.feature_batch_size, int)
+                                                      and self.feature_batch_size >= 1):
+            raise ValueError("LabelerConfig.feature_batch_size must be 'auto' or an integer >= 1, got "
+                             f"{self.feature_batch_size!r}")
         _at_least("entropy_warmup_steps", self.entropy_warmup_steps, 0)
         _at_least("batch_examples", self.batch_examples, 2)
         if self.batch_examples % 2:

@@ -203,33 +203,45 @@ class Discriminator:
                                stop_at_layer=self.model.cfg.n_layers)  # [M, K + S, d_model]
         return self._answer(resid[:, -1], full_vocab)
 
-    @torch.no_grad()
-    def answer_grid(self, prefixes: PrefixCache, label_tokens: Tensor, full_vocab: bool = False) -> Tensor:
-        """Score Q hard labels against every cached prefix: label_tokens [N, Q, K] -> [N, Q] (with full_vocab
-        [N, Q, 2]); entry [n, q] equals answer_logits on prefix n with label label_tokens[n, q].
+    def answer_grid(self, prefixes: PrefixCache, label_tokens: Tensor | None = None,
+                    label_embeds: Tensor | None = None, full_vocab: bool = False) -> Tensor:
+        """Score Q labels against every cached prefix: label_tokens [N, Q, K] (hard) or label_embeds
+        [N, Q, K, d_model] (soft, differentiable) -> [N, Q] (with full_vocab [N, Q, 2]); entry [n, q] equals
+        answer_logits on prefix n with label [n, q].
 
         The Q labels share the prefix's keys / values (see shared_prefix) instead of each copying them;
         models whose positions that layout cannot reproduce are scored the plain way.
         """
-        n, q, k = label_tokens.shape
+        if (label_embeds is None) == (label_tokens is None):
+            raise ValueError("give exactly one of label_embeds and label_tokens")
+        labels = label_tokens if label_tokens is not None else label_embeds
+        n, q, k = labels.shape[:3]
         width = k + len(self.suffix_ids)
         per_forward = max_blocks(self.model, prefixes.mask.shape[1], width)
         if not shared_prefix_supported(self.model) or per_forward < 2:
             rows = torch.arange(n, device=self.device).repeat_interleave(q)
-            flat = self.answer_logits(prefixes.select(rows), label_tokens=label_tokens.reshape(n * q, k),
-                                      full_vocab=full_vocab)
-            return flat.view(n, q, *flat.shape[1:])
-        return torch.cat([self._answer_blocks(prefixes, label_tokens[:, s:s + per_forward], full_vocab)
-                          for s in range(0, q, per_forward)], dim=1)
+            flat = labels.reshape(n * q, *labels.shape[2:])
+            kind = "label_tokens" if label_tokens is not None else "label_embeds"
+            answer = self.answer_logits(prefixes.select(rows), full_vocab=full_vocab, **{kind: flat})
+            return answer.view(n, q, *answer.shape[1:])
+        return torch.cat([self._answer_blocks(prefixes, labels[:, s:s + per_forward], label_tokens is None,
+                                              full_vocab) for s in range(0, q, per_forward)], dim=1)
 
-    def _answer_blocks(self, prefixes: PrefixCache, label_tokens: Tensor, full_vocab: bool) -> Tensor:
-        """One forward: the Q label + suffix blocks side by side after each prefix. [N, Q, K] -> [N, Q(, 2)]"""
-        n, q, k = label_tokens.shape
+    def _answer_blocks(self, prefixes: PrefixCache, labels: Tensor, soft: bool, full_vocab: bool) -> Tensor:
+        """One forward: Q label + suffix blocks side by side after each prefix.
+        labels [N, Q, K] tokens or [N, Q, K, d_model] embeddings -> [N, Q(, 2)]"""
+        n, q, k = labels.shape[:3]
         suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(n, q, -1)
-        tokens = torch.cat([label_tokens.to(self.device), suffix], dim=-1)  # [N, Q, w]
+        label_tokens = torch.full((n, q, k), self.yes_id, device=self.device) if soft else labels.to(self.device)
+        tokens = torch.cat([label_tokens, suffix], dim=-1)  # [N, Q, w]
         width = tokens.shape[-1]
         tokens = tokens.reshape(n, q * width)
         hooks = shared_prefix_hooks(self.model, prefixes.mask.shape[1], q, width)
+        if soft:  # the placeholders at the start of every block are replaced by the label embeddings
+            def inject(embed: Tensor, hook) -> Tensor:  # [N, Q * w, d_model]
+                blocks = embed.view(n, q, width, -1)
+                return torch.cat([labels.to(embed.dtype), blocks[:, :, k:]], dim=2).view(n, q * width, -1)
+            hooks.append(("hook_embed", inject))
         with self.model.hooks(fwd_hooks=hooks):
             resid = self.model(tokens, attention_mask=torch.ones_like(tokens),
                                past_kv_cache=prefixes.frozen_kv_cache(),

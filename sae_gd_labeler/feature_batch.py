@@ -104,19 +104,32 @@ class FeatureBatch:
             out.append(torch.cat([_draw(pos, half, gen), _draw(neg, half, gen)]))
         return torch.stack(out)
 
+    def sample_steps(self, n_steps: int) -> Tensor:
+        """The minibatches of n_steps steps at once, [n_steps, F, B], on the discriminator's device: the
+        step loop then never waits for the host. The draws are those of n_steps sample_rows() calls."""
+        return torch.stack([self.sample_rows() for _ in range(n_steps)]).to(self.disc.device)
+
     # -- scoring ------------------------------------------------------------------------------------
     def step_loss(self, feature_of_label: Tensor, label_embeds: Tensor, rows: Tensor) -> Tensor:
         """Mean prediction loss of each label on its feature's minibatch (differentiable).
 
-        feature_of_label [L], label_embeds [L, d_model], rows [F, B] -> [L]
+        feature_of_label [L], label_embeds [L, d_model], rows [F, B] -> [L]. The labels of one feature
+        (its restarts) share its minibatch, so they are scored side by side on each of its prefixes
+        (`Discriminator.answer_grid`); a feature with fewer labels than others gets zero padding.
         """
-        rows = rows[feature_of_label.cpu()]  # [L, B]
-        n_labels, b = rows.shape
-        prefixes = self.cache.select(rows.reshape(-1))
-        embeds = label_embeds[:, None, None, :].expand(n_labels, b, 1, -1).reshape(n_labels * b, 1, -1)
-        answer = self.disc.answer_logits(prefixes, label_embeds=embeds, full_vocab=self.full_vocab)
-        target = self.targets[rows.reshape(-1).to(self.targets.device)]
-        return prediction_loss(answer, target).view(n_labels, b).mean(-1)
+        feature_of_label = feature_of_label.to(rows.device)
+        features, slot = _slots(feature_of_label)  # [U] distinct features; [L] each label's place among its own
+        n_feat, n_slots, b = len(features), int(slot.max()) + 1, rows.shape[1]
+        padded = label_embeds.new_zeros(n_feat, n_slots, label_embeds.shape[-1])  # [U, Q, d_model]
+        padded = padded.index_put((torch.searchsorted(features, feature_of_label), slot), label_embeds)
+        prefix_rows = rows[features].reshape(-1)  # [U * B]
+        embeds = padded[:, None].expand(n_feat, b, n_slots, -1).reshape(n_feat * b, n_slots, 1, -1)
+        answers = self.disc.answer_grid(self.cache.select(prefix_rows), label_embeds=embeds,
+                                        full_vocab=self.full_vocab)  # [U * B, Q(, 2)]
+        answers = answers.view(n_feat, b, n_slots, *answers.shape[2:]).transpose(1, 2)  # [U, Q, B(, 2)]
+        answers = answers[torch.searchsorted(features, feature_of_label), slot]  # [L, B(, 2)]
+        target = self.targets[rows[feature_of_label].to(self.targets.device)]  # [L, B]
+        return prediction_loss(answers.reshape(-1, *answers.shape[2:]), target.reshape(-1)).view_as(target).mean(-1)
 
     @torch.no_grad()
     def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
@@ -149,8 +162,8 @@ class FeatureBatch:
             width = int(count[order[start]])
             chunk = order[start:start + max(1, self.config.max_rows_per_forward // width)]
             label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]
-            scores[chunk, :width] = self.disc.answer_grid(self.cache.select(flat_rows[chunk]),
-                                                          label_tokens[..., None], self.full_vocab).cpu()
+            scores[chunk, :width] = self.disc.answer_grid(self.cache.select(flat_rows[chunk]), label_tokens[..., None],
+                                                          full_vocab=self.full_vocab).cpu()
             start += len(chunk)
         out: list = [None] * len(token)
         offset = 0
@@ -185,6 +198,17 @@ class FeatureBatch:
             score = answer if answer.dim() == 1 else answer[:, 0] - answer[:, 1]
             out.append(auroc(score, self.positive[rows.to(self.positive.device)].cpu()))
         return torch.tensor(out)
+
+
+def _slots(feature_of_label: Tensor) -> tuple[Tensor, Tensor]:
+    """The distinct features (sorted) and each label's index among the labels of its feature, in order."""
+    features, inverse = feature_of_label.unique(return_inverse=True)
+    order = torch.argsort(inverse, stable=True)
+    counts = torch.bincount(inverse, minlength=len(features))
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.empty_like(inverse)
+    slot[order] = torch.arange(len(inverse), device=inverse.device) - starts[inverse[order]]
+    return features, slot
 
 
 def _draw(rows: Tensor, n: int, gen: torch.Generator) -> Tensor:

@@ -12,6 +12,7 @@ from sae_gd_labeler.discrete_search import discrete_search, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
+from sae_gd_labeler.memory_budget import auto_feature_batch_size
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
 from sae_gd_labeler.soft_search import soft_search, trajectory
@@ -61,9 +62,12 @@ def label_examples(
             results[feature] = data
         else:
             ready.append(data)
+    size = config.feature_batch_size
+    if size == "auto":
+        size = auto_feature_batch_size(disc, ready, config)
     with disc.frozen():
-        for start in range(0, len(ready), config.feature_batch_size):
-            chunk = ready[start:start + config.feature_batch_size]
+        for start in range(0, len(ready), size):
+            chunk = ready[start:start + size]
             results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
     return {feature: results[feature] for feature in examples_by_feature}
 

@@ -2,6 +2,8 @@
 
 All features x restarts of a batch are optimised together. Losses are summed over labels (not
 averaged), so each label's gradient, and AdamW's per-parameter update, is what it would be alone.
+The step loop does not synchronise with the host: minibatches are drawn before it, and what it records
+stays on the device until it ends.
 """
 
 from __future__ import annotations
@@ -37,31 +39,29 @@ def soft_search(batch: FeatureBatch) -> SoftResult:
     opt = torch.optim.AdamW([v], lr=cfg.lr, weight_decay=cfg.weight_decay)
     checkpoints = {cfg.soft_steps * i // 4 for i in (1, 2, 3, 4)}
     record_every = max(1, cfg.soft_steps // N_SNAPSHOTS)
-    candidates: list[set[int]] = [set() for _ in range(n_feat)]
-    snapshot_steps, snapshots = [], []
+    snapshot_steps, snapshots, tops = [], [], []
+    rows = batch.sample_steps(cfg.soft_steps)  # [S, F, B]
 
     for step in range(1, cfg.soft_steps + 1):
-        loss = soft_loss(batch, v, batch.sample_rows(), step)  # [F, R]
+        loss = soft_loss(batch, v, rows[step - 1], step)  # [F, R]
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
 
-        if step % record_every == 0 or step == 1 or step == cfg.soft_steps:
-            with torch.no_grad():
+        with torch.no_grad():
+            if step % record_every == 0 or step == 1 or step == cfg.soft_steps:
                 top = v.softmax(-1).topk(min(SNAPSHOT_TOP, n_cand), dim=-1)
-            snapshot_steps.append(step)
-            snapshots.append((top.values.cpu(), top.indices.cpu()))
-        if step in checkpoints:
-            with torch.no_grad():
-                top_idx = v.topk(min(cfg.soft_candidates, n_cand), dim=-1).indices.cpu()  # [F, R, k]
-            for f in range(n_feat):
-                candidates[f].update(top_idx[f].flatten().tolist())
+                snapshot_steps.append(step)
+                snapshots.append((top.values, top.indices))
+            if step in checkpoints:
+                tops.append(v.topk(min(cfg.soft_candidates, n_cand), dim=-1).indices)  # [F, R, k]
 
+    top_idx = torch.cat(tops, dim=-1).cpu()  # [F, R, k * checkpoints]
     return SoftResult(
-        candidates=[sorted(c) for c in candidates],
+        candidates=[sorted(set(top_idx[f].flatten().tolist())) for f in range(n_feat)],
         final_top=v.detach().argmax(-1).cpu(),
         snapshot_steps=snapshot_steps,
-        snapshots=snapshots,
+        snapshots=[(values.cpu(), indices.cpu()) for values, indices in snapshots],
         steps=cfg.soft_steps,
     )
 

@@ -16,6 +16,9 @@ from sae_gd_labeler.result import Candidate
     ("label_tokens", 2, "single-token"),
     ("readout", "logits", "readout must be one of"),
     ("dtype", "fp8", "dtype must be one of"),
+    ("feature_batch_size", "max", "feature_batch_size must be 'auto' or an integer >= 1"),
+    ("feature_batch_size", 0, "feature_batch_size must be 'auto' or an integer >= 1"),
+    ("discrete_confirm", 0, "discrete_confirm must be an integer >= 1"),
 ])
 def test_invalid_values_name_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):

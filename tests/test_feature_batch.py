@@ -66,3 +66,26 @@ def test_screened_search_reports_exact_eval_losses(disc, confirm):  # noqa: F811
     feature = torch.arange(n_feat)[:, None].expand(n_feat, restarts).reshape(-1)
     exact = batch.exact_loss(feature, found.tokens.reshape(-1)).view(n_feat, restarts)
     torch.testing.assert_close(found.losses, exact, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("readout", ["yes_no", "full_vocab"])
+def test_step_loss_and_its_gradient_equal_each_label_scored_alone(disc, readout):  # noqa: F811
+    """Restarts of a feature share its minibatch side by side; features have different numbers of labels."""
+    batch = make_batch(disc, FAST.replace(readout=readout))
+    feature = torch.tensor([2, 0, 2, 1, 2])
+    gen = torch.Generator().manual_seed(0)
+    embeds = (torch.randn(len(feature), batch.W_cand.shape[1], generator=gen) * 0.5).requires_grad_(True)
+    rows = batch.sample_rows()  # [F, B]
+    loss = batch.step_loss(feature, embeds, rows)
+    (grad,) = torch.autograd.grad(loss.sum(), embeds)
+
+    alone_embeds = embeds.detach().clone().requires_grad_(True)
+    alone = []
+    for label, f in enumerate(feature.tolist()):
+        e = alone_embeds[label][None, None].expand(rows.shape[1], 1, -1)
+        answer = disc.answer_logits(batch.cache.select(rows[f]), label_embeds=e, full_vocab=batch.full_vocab)
+        alone.append(prediction_loss(answer, batch.targets[rows[f]]).mean())
+    alone = torch.stack(alone)
+    (alone_grad,) = torch.autograd.grad(alone.sum(), alone_embeds)
+    torch.testing.assert_close(loss, alone, atol=1e-5, rtol=0)
+    torch.testing.assert_close(grad, alone_grad, atol=1e-5, rtol=1e-4)

@@ -1,0 +1,63 @@
+"""How many features to label in one batch when `LabelerConfig.feature_batch_size="auto"`.
+
+A batch keeps every training example's cached prefix (keys and values of every layer) for as long as it
+runs, so that is what grows with the batch; scoring memory is bounded by `max_rows_per_forward` on its
+own. The batch is as large as fits in half of the memory free on the discriminator's device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.feature_batch import FeatureData
+
+MAX_AUTO_BATCH = 64  # beyond this a batch gains little speed and holds its results back longer
+MEMORY_FRACTION = 0.5  # of the free memory; the rest is for activations, the optimiser and the caller
+PREFIX_SAMPLE = 512  # examples tokenized to estimate the prefix length
+PREFIX_MARGIN = 1.25  # the sample may miss the longest prefix
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Memory free for new tensors on `device`: on CUDA what the driver and PyTorch's cache have free,
+    on CPU the kernel's MemAvailable."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def kv_bytes(disc: Discriminator, prefix_len: int) -> int:
+    """Cached keys + values of one prefix of prefix_len tokens, all layers."""
+    cfg = disc.model.cfg
+    n_kv_heads = cfg.n_key_value_heads if cfg.n_key_value_heads is not None else cfg.n_heads
+    return cfg.n_layers * 2 * prefix_len * n_kv_heads * cfg.d_head * disc.W_E.element_size()
+
+
+def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                            free_bytes: int | None = None) -> int:
+    """The number of features whose cached prefixes fit in MEMORY_FRACTION of the free memory, after a
+    reserve for the copies one scoring forward makes (1 to MAX_AUTO_BATCH)."""
+    if not features:
+        return 1
+    stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
+    sample = [ex for f in features for ex in f.train][::stride][:PREFIX_SAMPLE]
+    prefix_len = int(max(len(ids) for ids in disc.prefix_ids(sample)) * PREFIX_MARGIN) + 1
+    per_row = kv_bytes(disc, prefix_len)
+    # a feature's cached prefixes, and their float32 next-token log-probs until they are averaged
+    per_feature = max(len(f.train) for f in features) * (per_row + disc.d_vocab * 4)
+    reserve = 3 * config.max_rows_per_forward * per_row  # one scoring forward: prefix copies and their concat
+    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
+    budget = MEMORY_FRACTION * free - reserve
+    return int(min(MAX_AUTO_BATCH, max(1, budget // per_feature)))
