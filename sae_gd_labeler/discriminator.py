@@ -216,9 +216,8 @@ class Discriminator:
             raise ValueError("give exactly one of label_embeds and label_tokens")
         labels = label_tokens if label_tokens is not None else label_embeds
         n, q, k = labels.shape[:3]
-        width = k + len(self.suffix_ids)
-        per_forward = max_blocks(self.model, prefixes.mask.shape[1], width)
-        if not shared_prefix_supported(self.model) or per_forward < 2:
+        per_forward = self.labels_per_forward(prefixes, k)
+        if per_forward == 1:
             rows = torch.arange(n, device=self.device).repeat_interleave(q)
             flat = labels.reshape(n * q, *labels.shape[2:])
             kind = "label_tokens" if label_tokens is not None else "label_embeds"
@@ -226,6 +225,11 @@ class Discriminator:
             return answer.view(n, q, *answer.shape[1:])
         return torch.cat([self._answer_blocks(prefixes, labels[:, s:s + per_forward], label_tokens is None,
                                               full_vocab) for s in range(0, q, per_forward)], dim=1)
+
+    def labels_per_forward(self, prefixes: PrefixCache, k: int = 1) -> int:
+        """How many K-token labels answer_grid runs side by side in one forward (1: the plain way)."""
+        n_blocks = max_blocks(self.model, prefixes.mask.shape[1], k + len(self.suffix_ids))
+        return n_blocks if shared_prefix_supported(self.model) and n_blocks >= 2 else 1
 
     def _answer_blocks(self, prefixes: PrefixCache, labels: Tensor, soft: bool, full_vocab: bool) -> Tensor:
         """One forward: Q label + suffix blocks side by side after each prefix.

@@ -154,13 +154,14 @@ class FeatureBatch:
         count = torch.cat([torch.full((len(r),), len(q)) for q, r in zip(queries, rows)])  # [N] real labels
         flat_rows = torch.cat(rows)  # [N]
         scores = torch.empty((len(flat_rows), n_labels) + ((2,) if self.full_vocab else ()))
-        # rows with as many labels next to each other, so padding wastes little; rows x labels per forward
-        # is bounded by max_rows_per_forward
+        # rows with as many labels next to each other, so padding wastes little; rows x labels in one
+        # forward (answer_grid runs at most `per_forward` labels side by side) stay within max_rows_per_forward
         order = count.argsort(descending=True, stable=True)
+        per_forward = self.disc.labels_per_forward(self.cache)
         start = 0
         while start < len(order):
             width = int(count[order[start]])
-            chunk = order[start:start + max(1, self.config.max_rows_per_forward // width)]
+            chunk = order[start:start + max(1, self.config.max_rows_per_forward // min(width, per_forward))]
             label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]
             scores[chunk, :width] = self.disc.answer_grid(self.cache.select(flat_rows[chunk]), label_tokens[..., None],
                                                           full_vocab=self.full_vocab).cpu()
