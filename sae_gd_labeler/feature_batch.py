@@ -75,6 +75,7 @@ class FeatureBatch:
         self.confirm_rows = [h[1] for h in halves]  # the other half
         self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
         self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
+        self._layouts: dict[tuple, tuple] = {}  # step_loss's grid layout for the latest set of labels
 
     def __len__(self) -> int:
         return len(self.features)
@@ -117,19 +118,31 @@ class FeatureBatch:
         (its restarts) share its minibatch, so they are scored side by side on each of its prefixes
         (`Discriminator.answer_grid`); a feature with fewer labels than others gets zero padding.
         """
-        feature_of_label = feature_of_label.to(rows.device)
-        features, slot = _slots(feature_of_label)  # [U] distinct features; [L] each label's place among its own
-        n_feat, n_slots, b = len(features), int(slot.max()) + 1, rows.shape[1]
+        rows = rows.to(self.disc.device)  # no-op for sample_steps' rows, which are there already
+        features, where, slot, n_slots = self._layout(feature_of_label)
+        n_feat, b = len(features), rows.shape[1]
         padded = label_embeds.new_zeros(n_feat, n_slots, label_embeds.shape[-1])  # [U, Q, d_model]
-        padded = padded.index_put((torch.searchsorted(features, feature_of_label), slot), label_embeds)
+        padded = padded.index_put((where, slot), label_embeds)
         prefix_rows = rows[features].reshape(-1)  # [U * B]
         embeds = padded[:, None].expand(n_feat, b, n_slots, -1).reshape(n_feat * b, n_slots, 1, -1)
         answers = self.disc.answer_grid(self.cache.select(prefix_rows), label_embeds=embeds,
                                         full_vocab=self.full_vocab)  # [U * B, Q(, 2)]
         answers = answers.view(n_feat, b, n_slots, *answers.shape[2:]).transpose(1, 2)  # [U, Q, B(, 2)]
-        answers = answers[torch.searchsorted(features, feature_of_label), slot]  # [L, B(, 2)]
-        target = self.targets[rows[feature_of_label].to(self.targets.device)]  # [L, B]
+        answers = answers[where, slot]  # [L, B(, 2)]
+        target = self.targets[rows[features[where]].to(self.targets.device)]  # [L, B]
         return prediction_loss(answers.reshape(-1, *answers.shape[2:]), target.reshape(-1)).view_as(target).mean(-1)
+
+    def _layout(self, feature_of_label: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+        """Where each label goes in step_loss's grid: the distinct features [U], each label's feature index
+        [L] and slot among its feature's labels [L] (on the device), and the number of slots. Worked out on
+        the host once per set of labels, so a step loop with fixed labels never copies to the device."""
+        key = tuple(feature_of_label.tolist())
+        if key not in self._layouts:
+            features, slot = _slots(feature_of_label.cpu())
+            where = torch.searchsorted(features, feature_of_label.cpu())
+            device = self.disc.device
+            self._layouts = {key: (features.to(device), where.to(device), slot.to(device), int(slot.max()) + 1)}
+        return self._layouts[key]
 
     @torch.no_grad()
     def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
