@@ -190,18 +190,9 @@ class Discriminator:
         """
         if (label_embeds is None) == (label_tokens is None):
             raise ValueError("give exactly one of label_embeds and label_tokens")
-        m = len(prefixes)
-        k = (label_embeds if label_embeds is not None else label_tokens).shape[1]
-        suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(m, -1)
-        if label_tokens is None:  # placeholders, overwritten by the hook
-            label_tokens = torch.full((m, k), self.yes_id, dtype=torch.long, device=self.device)
-        tokens = torch.cat([label_tokens.to(self.device), suffix], dim=1)  # [M, K + S]
-        mask = torch.ones_like(tokens)
-        hooks = [] if label_embeds is None else [("hook_embed", self._injection_hook(0, label_embeds))]
-        with self.model.hooks(fwd_hooks=hooks):
-            resid = self.model(tokens, attention_mask=mask, past_kv_cache=prefixes.frozen_kv_cache(),
-                               stop_at_layer=self.model.cfg.n_layers)  # [M, K + S, d_model]
-        return self._answer(resid[:, -1], full_vocab)
+        soft = label_tokens is None
+        labels = label_embeds if soft else label_tokens
+        return self._answer_blocks(prefixes, labels[:, None], soft, full_vocab, shared=False)[:, 0]
 
     def answer_grid(self, prefixes: PrefixCache, label_tokens: Tensor | None = None,
                     label_embeds: Tensor | None = None, full_vocab: bool = False) -> Tensor:
@@ -231,16 +222,17 @@ class Discriminator:
         n_blocks = max_blocks(self.model, prefixes.mask.shape[1], k + len(self.suffix_ids))
         return n_blocks if shared_prefix_supported(self.model) and n_blocks >= 2 else 1
 
-    def _answer_blocks(self, prefixes: PrefixCache, labels: Tensor, soft: bool, full_vocab: bool) -> Tensor:
-        """One forward: Q label + suffix blocks side by side after each prefix.
-        labels [N, Q, K] tokens or [N, Q, K, d_model] embeddings -> [N, Q(, 2)]"""
+    def _answer_blocks(self, prefixes: PrefixCache, labels: Tensor, soft: bool, full_vocab: bool,
+                       shared: bool = True) -> Tensor:
+        """One forward: Q label + suffix blocks side by side after each prefix (with shared=False, Q must be 1
+        and no layout hooks are needed). labels [N, Q, K] tokens or [N, Q, K, d_model] embeddings -> [N, Q(, 2)]"""
         n, q, k = labels.shape[:3]
         suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(n, q, -1)
         label_tokens = torch.full((n, q, k), self.yes_id, device=self.device) if soft else labels.to(self.device)
         tokens = torch.cat([label_tokens, suffix], dim=-1)  # [N, Q, w]
         width = tokens.shape[-1]
         tokens = tokens.reshape(n, q * width)
-        hooks = shared_prefix_hooks(self.model, prefixes.mask.shape[1], q, width)
+        hooks = shared_prefix_hooks(self.model, prefixes.mask.shape[1], q, width) if shared else []
         if soft:  # the placeholders at the start of every block are replaced by the label embeddings
             def inject(embed: Tensor, hook) -> Tensor:  # [N, Q * w, d_model]
                 blocks = embed.view(n, q, width, -1)
