@@ -42,6 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--json", type=Path, help="write the full results here")
     bench.add_argument("--quick", action="store_true", help="fewer features and steps (a smoke run)")
     bench.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    bench.add_argument("--dtype", choices=["float32", "bfloat16"], default=None,
+                       help="our engine's dtype (default bfloat16 on CUDA, float32 elsewhere); the reference "
+                            "always runs in float32")
+    bench.add_argument("--gemma", action=argparse.BooleanOptionalAction, default=None,
+                       help="also the Gemma-2-2B configuration (default: on CUDA only)")
+    bench.add_argument("--projection", type=int, default=None, metavar="N",
+                       help="label N random features with the default config to project whole-layer hours "
+                            "(default 512 on CUDA, none elsewhere)")
+    bench.add_argument("--peak-tflops", type=float, default=None,
+                       help="the device's dense matrix peak at --dtype, for the peak fraction "
+                            "(default: looked up for known GPUs)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -110,7 +121,9 @@ def run_bench_quality(args) -> int:
 def run_bench(args) -> int:
     from sae_gd_labeler.bench.run import run_speed_bench
 
-    result = run_speed_bench(device=args.device, quick=args.quick, log=console.print)
+    result = run_speed_bench(device=args.device, quick=args.quick, log=console.print,
+                             dtype=None if args.dtype is None else getattr(torch, args.dtype), gemma=args.gemma,
+                             projection_features=args.projection, peak_tflops=args.peak_tflops)
     console.print(_speed_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
@@ -131,8 +144,15 @@ def _speed_table(result: dict) -> Table:
     for key, name in (("gpt2_small", "GPT-2 small"), ("gemma_2_2b", "Gemma-2-2B")):
         if key in result:
             r = result[key]
-            table.add_row(f"{name}: feature-steps per s", _fmt(r["engine"]["feature_steps_per_s"]),
-                          _fmt(r["reference"]["feature_steps_per_s"]), f"{r['engine_speedup']:.1f}x (engine_speedup)")
+            table.add_row(f"{name}: feature-steps per s ({r['engine']['dtype']} engine, float32 reference)",
+                          _fmt(r["engine"]["feature_steps_per_s"]), _fmt(r["reference"]["feature_steps_per_s"]),
+                          f"{r['engine_speedup']:.1f}x (engine_speedup)")
+            if "engine_float32" in r:
+                table.add_row(f"{name}: feature-steps per s (both float32)",
+                              _fmt(r["engine_float32"]["feature_steps_per_s"]),
+                              _fmt(r["reference"]["feature_steps_per_s"]), f"{r['engine_speedup_float32']:.1f}x")
+            table.add_row(f"{name}: step loop TFLOP/s (matrix products)", _fmt(r["engine"]["loop_tflops_per_s"]),
+                          "", f"{r['peak_fraction']:.1%} of peak" if "peak_fraction" in r else "")
             table.add_row(f"{name}: peak MB", f"{r['engine']['peak_mb']:.0f}", f"{r['reference']['peak_mb']:.0f}", "")
     for key, name in (("gpt2_small_layer_projection", "GPT-2 small"), ("gemma_2_2b_layer_projection", "Gemma-2-2B")):
         if key in result:

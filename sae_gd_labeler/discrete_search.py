@@ -71,9 +71,10 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
         pred = batch.step_loss(f_idx, one_hot @ batch.W_cand, rows)  # [L]
         naturalness = -(one_hot * batch.log_q[f_idx.to(batch.log_q.device)]).sum(-1)  # one-hot KL
         (pred + cfg.kl_weight * naturalness).sum().backward()
-        grad = one_hot.grad.cpu()  # [L, C]
-        grad.scatter_(1, tokens[f_idx, r_idx][:, None], float("inf"))  # never propose the current token
-        proposals = (-grad).topk(k, dim=-1).indices  # [L, k] steepest descent directions
+        grad = one_hot.grad  # [L, C]
+        current = tokens[f_idx, r_idx][:, None].to(grad.device)
+        grad.scatter_(1, current, float("inf"))  # never propose the current token
+        proposals = (-grad).topk(k, dim=-1).indices.cpu()  # [L, k] steepest descent directions
 
         proposed = _screened(batch, scored, screened, f_idx, proposals)  # [L, k]
         best_loss, best = proposed.min(-1)

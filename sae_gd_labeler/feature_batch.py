@@ -43,7 +43,7 @@ class FeatureBatch:
                  config: LabelerConfig):
         self.disc, self.config, self.features = discriminator, config, list(features)
         self.candidate_ids = candidate_ids  # [C] token ids a label may use
-        self.W_cand = discriminator.W_E.detach().index_select(0, candidate_ids).float()  # [C, d_model]
+        self.W_cand = float32_rows(discriminator.W_E.detach(), candidate_ids)  # [C, d_model]
         self.full_vocab = config.readout == "full_vocab"
         device = discriminator.device
         self.generators = [torch.Generator().manual_seed(feature_seed(config.seed, f.feature)) for f in features]
@@ -223,6 +223,15 @@ def _slots(feature_of_label: Tensor) -> tuple[Tensor, Tensor]:
     slot = torch.empty_like(inverse)
     slot[order] = torch.arange(len(inverse), device=inverse.device) - starts[inverse[order]]
     return features, slot
+
+
+def float32_rows(weight: Tensor, ids: Tensor, chunk: int = 16384) -> Tensor:
+    """weight[ids] in float32 without a full-size copy in weight's own dtype first: the candidate embeddings
+    of a 256k vocabulary are GBs, and soft labels are mixed in float32."""
+    out = torch.empty((len(ids), weight.shape[1]), dtype=torch.float32, device=weight.device)
+    for start in range(0, len(ids), chunk):
+        out[start:start + chunk] = weight.index_select(0, ids[start:start + chunk].to(weight.device))
+    return out
 
 
 def _draw(rows: Tensor, n: int, gen: torch.Generator) -> Tensor:

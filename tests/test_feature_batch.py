@@ -89,3 +89,13 @@ def test_step_loss_and_its_gradient_equal_each_label_scored_alone(disc, readout)
     (alone_grad,) = torch.autograd.grad(alone.sum(), alone_embeds)
     torch.testing.assert_close(loss, alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(grad, alone_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_float32_rows_equals_plain_indexing_across_chunks():
+    from sae_gd_labeler.feature_batch import float32_rows
+
+    weight = torch.randn(50, 8).to(torch.bfloat16)
+    ids = torch.tensor([4, 0, 49, 7, 7, 13, 2])
+    got = float32_rows(weight, ids, chunk=3)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, weight[ids].float())

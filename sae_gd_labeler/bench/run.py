@@ -4,13 +4,19 @@
    features, restarts, the discrete search's own stopping, the world's template) over the reference at
    its settings (one feature at a time, 300 soft steps), with the recovery rate of both beside it.
 2. engine_speedup (random GPT-2 small configuration; on CUDA also Gemma-2-2B): feature-steps per second
-   at identical work; peak memory of each.
+   at identical work, the reference in float32 as the original code, our engine in the bench's dtype
+   (bfloat16 on CUDA); peak memory of each; the step loop's matrix TFLOP/s and, on a known GPU, the
+   fraction of its bf16 peak.
+2b. on CUDA: features per second to a finished label with our defaults on 512 GPT-2 small features (128
+   Gemma-2-2B), projected to a whole gpt2-small-res-jb layer (24,576) and a 16k Gemma Scope layer.
 3. scaling: seconds per feature-step as features per batch, examples per step, prompt length and the
    candidate vocabulary grow.
 """
 
 from __future__ import annotations
 
+import gc
+import platform
 import time
 from collections.abc import Callable
 
@@ -67,31 +73,53 @@ def toy_world_speedup(quick: bool, log: Callable) -> dict:
     }
 
 
-def model_engine_speedup(name: str, device: str, quick: bool, log: Callable) -> dict:
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    disc = random_discriminator(name, device=device, dtype=dtype)
+def model_engine_speedup(name: str, device: str, dtype: torch.dtype, quick: bool, log: Callable,
+                         peak_tflops: float | None = None) -> dict:
+    """engine_speedup on a random-weight model of configuration `name`. The reference runs in float32, as
+    the original code did; our engine in `dtype`. When that is not float32, the engine is also timed in
+    float32, so that its gain at equal precision is seen apart from the gain of the lower precision."""
     n_features, steps = (2, 3) if quick else (2, 12)  # enough steps that the one-off prefix pass amortises
     if device.startswith("cuda"):
         n_features, steps = (16, 5) if quick else (64, 10)
+    batch = min(16, n_features)
+    disc = random_discriminator(name, device=device, dtype=torch.float32)
     features = [random_feature(disc, 32, 24, seed=i) for i in range(n_features)]
-    result = engine_speedup(disc, features, steps=steps, feature_batch=min(16, n_features))
-    log(f"{name}: engine_speedup {result['engine_speedup']:.1f}x")
+    result = engine_speedup(disc, features, steps=steps, feature_batch=batch)
+    if dtype != torch.float32:
+        del disc  # one model at a time: Gemma-2-2B is 10 GB in float32
+        gc.collect()
+        disc = random_discriminator(name, device=device, dtype=dtype)
+        time_engine(disc, features[:1], steps=1, batch_examples=16, feature_batch=1)  # warm-up, untimed
+        result["engine_float32"] = result["engine"]
+        result["engine_speedup_float32"] = result["engine_speedup"]
+        result["engine"] = time_engine(disc, features, steps, batch_examples=16, feature_batch=batch)
+        result["engine_speedup"] = (result["engine"]["feature_steps_per_s"]
+                                    / result["reference"]["feature_steps_per_s"])
+    if peak_tflops:
+        result["peak_tflops"] = peak_tflops
+        result["peak_fraction"] = result["engine"]["loop_tflops_per_s"] / peak_tflops
+    log(f"{name}: engine_speedup {result['engine_speedup']:.1f}x ({result['engine']['dtype']} engine, float32 "
+        f"reference); step loop at {result['engine']['loop_tflops_per_s']:.2f} TFLOP/s")
     return result
 
 
-def labeling_rate(name: str, device: str, n_features: int, log: Callable) -> dict:
+def labeling_rate(name: str, device: str, dtype: torch.dtype, n_features: int, log: Callable) -> dict:
     """Features per second to a finished label with our default config, and the projection to a layer."""
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     disc = random_discriminator(name, device=device, dtype=dtype)
     features = {i: random_feature(disc, 96, 24, seed=i) for i in range(n_features)}
+    config = LabelerConfig()
+    label_examples({-1: random_feature(disc, 96, 24, seed=-1)}, disc, config)  # warm-up, untimed
+    _sync(device)
     start = time.perf_counter()
-    label_examples(features, disc, LabelerConfig(feature_batch_size=min(64, n_features)))
+    label_examples(features, disc, config)
+    _sync(device)
     seconds = time.perf_counter() - start
     layer = GPT2_SMALL_LAYER if name == "gpt2-small" else GEMMA_SCOPE_16K
     out = {"features": n_features, "seconds": seconds, "features_per_s": n_features / seconds,
-           "projected_hours_per_layer": layer * seconds / n_features / 3600, "layer_features": layer}
+           "projected_hours_per_layer": layer * seconds / n_features / 3600, "layer_features": layer,
+           "dtype": str(dtype).removeprefix("torch."), "config": config.to_dict()}
     log(f"{name}: {n_features} features labeled in {seconds:.1f} s; a {layer}-feature layer would take "
-        f"{out['projected_hours_per_layer']:.1f} h on {device}")
+        f"{out['projected_hours_per_layer']:.2f} h on {device}")
     return out
 
 
@@ -119,15 +147,31 @@ def scaling(device: str, log: Callable, steps: int = 8) -> list[dict]:
     return rows
 
 
-def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = print) -> dict:
+def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = print,
+                    dtype: torch.dtype | None = None, gemma: bool | None = None,
+                    projection_features: int | None = None, peak_tflops: float | None = None) -> dict:
+    """dtype (our engine's; default bfloat16 on CUDA, float32 elsewhere), gemma (the Gemma-2-2B configuration;
+    default on CUDA), projection_features (features labeled for the whole-layer projections; default 512 on
+    CUDA, 64 quick, none elsewhere), peak_tflops (the device's dense matrix peak at dtype; default looked up
+    for known GPUs): what runs beyond the toy world and GPT-2 small."""
+    on_cuda = device.startswith("cuda")
+    dtype = dtype if dtype is not None else (torch.bfloat16 if on_cuda else torch.float32)
+    gemma = on_cuda if gemma is None else gemma
+    if projection_features is None:
+        projection_features = (64 if quick else 512) if on_cuda else 0
+    if peak_tflops is None:
+        peak_tflops = known_peak_tflops(device, dtype)
     torch.manual_seed(0)
-    result: dict = {"device": device, "quick": quick, "torch_threads": torch.get_num_threads()}
+    result: dict = {"device": device, "device_name": _device_name(device), "dtype": str(dtype).removeprefix("torch."),
+                    "quick": quick, "torch_threads": torch.get_num_threads()}
     result["toy_world"] = toy_world_speedup(quick, log)
-    result["gpt2_small"] = model_engine_speedup("gpt2-small", device, quick, log)
-    if device.startswith("cuda"):
-        result["gemma_2_2b"] = model_engine_speedup("gemma-2-2b", device, quick, log)
-        result["gpt2_small_layer_projection"] = labeling_rate("gpt2-small", device, 64 if quick else 512, log)
-        result["gemma_2_2b_layer_projection"] = labeling_rate("gemma-2-2b", device, 16 if quick else 128, log)
+    models = ["gpt2-small"] + (["gemma-2-2b"] if gemma else [])
+    for name in models:
+        key = name.replace("-", "_")
+        result[key] = model_engine_speedup(name, device, dtype, quick, log, peak_tflops)
+        if projection_features:
+            n = projection_features if name == "gpt2-small" else max(1, projection_features // 4)
+            result[f"{key}_layer_projection"] = labeling_rate(name, device, dtype, n, log)
     if not quick:
         result["scaling"] = scaling(device, log)
     toy = result["toy_world"]
@@ -139,7 +183,34 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
         "peak_mb_engine_gpt2_small": result["gpt2_small"]["engine"]["peak_mb"],
         "peak_mb_reference_gpt2_small": result["gpt2_small"]["reference"]["peak_mb"],
     }
+    for key in ("gpt2_small_layer_projection", "gemma_2_2b_layer_projection"):
+        if key in result:
+            result["summary"][f"{key}_hours"] = result[key]["projected_hours_per_layer"]
     return result
+
+
+# Dense (no sparsity) tensor-core peaks in TFLOP/s from the vendors' data sheets, by a name fragment.
+BF16_PEAK_TFLOPS = {"H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0,
+                    "H100 NVL": 835.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
+
+
+def known_peak_tflops(device: str, dtype: torch.dtype) -> float | None:
+    """The bf16 matrix peak of a known CUDA device, else None (give --peak-tflops)."""
+    if not device.startswith("cuda") or dtype != torch.bfloat16:
+        return None
+    name = torch.cuda.get_device_name(torch.device(device))
+    return next((peak for fragment, peak in BF16_PEAK_TFLOPS.items() if fragment in name), None)
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine()
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
 
 
 def _rate(flags) -> float:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from sae_gd_labeler.bench.memory import PeakMemory
 from sae_gd_labeler.config import LabelerConfig
@@ -19,7 +20,7 @@ from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
 from sae_gd_labeler.reference import ReferenceSettings, reference_label
-from sae_gd_labeler.soft_search import soft_search
+from sae_gd_labeler.soft_search import soft_loss, soft_search
 from sae_gd_labeler.vocab import candidate_token_ids
 
 
@@ -51,6 +52,7 @@ def time_engine(disc: Discriminator, features: Sequence[Sequence[Example]], step
     candidates = candidate_token_ids(disc, cfg.candidate_vocab)
     data = [FeatureData(i, list(f), []) for i, f in enumerate(features)]
     setup = loop = 0.0  # the one-off prefix pass, and the step loop
+    loop_flops = 0
     _sync(disc.device)
     with PeakMemory(disc.device) as mem, disc.frozen():
         for s in range(0, len(data), feature_batch):
@@ -61,10 +63,25 @@ def time_engine(disc: Discriminator, features: Sequence[Sequence[Example]], step
             soft_search(batch)
             _sync(disc.device)
             setup, loop = setup + middle - start, loop + time.perf_counter() - middle
+            loop_flops += steps * step_flops(batch)  # counted after the timing, outside it
     seconds = setup + loop
     return {"seconds": seconds, "feature_steps_per_s": len(features) * steps / seconds, "peak_mb": mem.peak_mb,
             "setup_seconds": setup, "loop_s_per_feature_step": loop / (len(features) * steps),
+            "loop_tflops_per_s": loop_flops / loop / 1e12, "dtype": str(disc.W_E.dtype).removeprefix("torch."),
             "n_candidates": len(candidates)}
+
+
+def step_flops(batch: FeatureBatch) -> int:
+    """Floating-point operations of one soft step (forward and backward) on this batch, as torch's flop
+    counter counts them: matrix products only, so the achieved rate it gives is comparable to a
+    matrix-unit peak. Rows are not drawn from the features' generators, which would shift their draws."""
+    cfg = batch.config
+    rows = torch.stack([r[torch.arange(cfg.batch_examples) % len(r)] for r in batch.train_rows])  # [F, B]
+    v = torch.zeros(len(batch), cfg.restarts, len(batch.candidate_ids), device=batch.W_cand.device,
+                    requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        soft_loss(batch, v, rows, step=1).sum().backward()
+    return counter.get_total_flops()
 
 
 def engine_speedup(disc: Discriminator, features: Sequence[Sequence[Example]], steps: int = 10,
