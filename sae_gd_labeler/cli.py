@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--method", choices=["discrete", "soft", "hybrid"], default=None,
                          help="search method (default: LabelerConfig's default)")
     quality.add_argument("--no-sae", action="store_true", help="skip the SAE-feature part")
+    quality.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                         help="the discriminator's dtype (a copy of the world's model; the SAEs read the original)")
 
     bench = sub.add_parser("bench", help="speed of the engine against the reference (seed paper) method")
     bench.add_argument("--json", type=Path, help="write the full results here")
@@ -87,6 +90,7 @@ def run_demo(args) -> int:
 def run_bench_quality(args) -> int:
     from sae_gd_labeler.bench.quality import as_dicts, run_quality, summarize
     from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.discriminator import Discriminator
     from sae_gd_labeler.toyworld import load_toy_world
 
     world = load_toy_world()
@@ -95,8 +99,11 @@ def run_bench_quality(args) -> int:
     if unknown:
         raise SystemExit(f"unknown categories {unknown}; valid: {', '.join(world.categories)}")
     config = LabelerConfig() if args.method is None else LabelerConfig(method=args.method)
-    runs = run_quality(world, categories, range(args.seeds), config)
-    table = Table(title=f"label quality on the toy world (method {config.method}, {args.seeds} seeds)")
+    disc = Discriminator(world.model if args.dtype == "float32" else
+                         copy.deepcopy(world.model).to(getattr(torch, args.dtype)), world.template)
+    runs = run_quality(world, categories, range(args.seeds), config, disc=disc)
+    table = Table(title=f"label quality on the toy world (method {config.method}, {args.seeds} seeds, "
+                        f"{args.dtype})")
     for col in ("category", "seed", "ceiling", "label", "ok", "bal. acc.", "baseline", "baseline bal. acc."):
         table.add_column(col)
     for r in runs:
@@ -105,11 +112,11 @@ def run_bench_quality(args) -> int:
                       _fmt(r.baseline_balanced_accuracy))
     console.print(table)
     summary = summarize(runs)
-    result = {"config": config.to_dict(), "summary": summary, "runs": as_dicts(runs)}
+    result = {"config": config.to_dict(), "dtype": args.dtype, "summary": summary, "runs": as_dicts(runs)}
     if not args.no_sae:
         from sae_gd_labeler.bench.sae_quality import sae_category_quality
 
-        result["sae_features"] = sae_category_quality(world, config)
+        result["sae_features"] = sae_category_quality(world, config, disc=disc)
         summary["sae_features_named_right"] = result["sae_features"]["named_right_rate"]
         summary["sae_features_matching_a_category"] = result["sae_features"]["n_matching"]
     console.print_json(data=summary)

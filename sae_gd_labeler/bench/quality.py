@@ -60,9 +60,10 @@ def most_frequent_activating_token(data: FeatureData, threshold: float) -> str:
 
 
 def run_quality(world, categories: Sequence[str], seeds: Sequence[int], config: LabelerConfig | None = None,
-                n_examples: int = 96) -> list[QualityRun]:
+                n_examples: int = 96, disc: Discriminator | None = None) -> list[QualityRun]:
+    """disc: the world's model asked with its template unless given (e.g. a bfloat16 copy)."""
     config = config if config is not None else LabelerConfig()
-    disc = Discriminator(world.model, world.template)
+    disc = disc if disc is not None else Discriminator(world.model, world.template)
     runs = []
     with disc.frozen():
         for seed in seeds:

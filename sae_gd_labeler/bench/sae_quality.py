@@ -37,9 +37,10 @@ def _f1(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def sae_category_quality(world, config: LabelerConfig | None = None, min_f1: float = 0.8,
-                         max_per_sae: int = 16) -> dict:
+                         max_per_sae: int = 16, disc: Discriminator | None = None) -> dict:
+    """disc: as in run_quality; the SAEs always read the world's own (float32) model."""
     config = config if config is not None else LabelerConfig()
-    disc = Discriminator(world.model, world.template)
+    disc = disc if disc is not None else Discriminator(world.model, world.template)
     half = len(world.corpus) // 2
     train_sentences, test_sentences = world.corpus[:half], world.corpus[half:]
     vocab = world.model.tokenizer.get_vocab()
