@@ -42,6 +42,9 @@ class LabelerConfig:
     discrete_confirm: int = 2  # of those, the best on half the eval examples that are scored on all of them
     discrete_max_iters: int = 20
     start_probes: int = 32  # random tokens ranked by separation to pick the restarts' starting tokens
+    start_guided: int = 4  # and the tokens the gradient at the uniform soft label favours most
+    start_prior: int = 16  # and the tokens the discriminator expects in the label slot after positive
+    #                        examples more than after negative ones
     # -- objective ------------------------------------------------------------------------------------
     readout: str = "yes_no"  # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot

@@ -25,26 +25,36 @@ class DiscreteResult:
 
 
 def starts(batch: FeatureBatch) -> torch.Tensor:
-    """[F, R] start tokens (candidate indices): the R best, by separation, of `start_probes` random tokens
-    (from each feature's own generator) and the R tokens that the gradient at the uniform soft label
-    favours most. Starting from decent, distinct tokens makes the local search far less likely to settle
-    in a poor basin than starting from random tokens alone.
+    """[F, R] start tokens (candidate indices): the R best, by separation, of the `start_guided` tokens
+    that the gradient at the uniform soft label favours most and `start_probes` random tokens (from each
+    feature's own generator). Starting from decent, distinct tokens makes the local search far less likely
+    to settle in a poor basin than starting from random tokens alone.
     """
     cfg = batch.config
     n_feat, n_cand = len(batch), len(batch.candidate_ids)
     restarts = min(cfg.restarts, n_cand)
+    n_guided = min(max(cfg.start_guided, restarts), n_cand)
     uniform = torch.full((n_feat, n_cand), 1.0 / n_cand, device=batch.W_cand.device, requires_grad=True)
-    pred = batch.step_loss(torch.arange(n_feat), uniform @ batch.W_cand, batch.sample_rows())  # [F]
+    rows = torch.stack([r[torch.arange(cfg.eval_examples) % len(r)] for r in batch.eval_rows])  # [F, E]
+    pred = batch.step_loss(torch.arange(n_feat), uniform @ batch.W_cand, rows)  # [F]
     naturalness = -(uniform * batch.log_q).sum(-1)
     (pred + cfg.kl_weight * naturalness).sum().backward()
-    guided = (-uniform.grad).topk(restarts, dim=-1).indices.cpu()  # [F, R]
+    guided = (-uniform.grad).topk(n_guided, dim=-1).indices.cpu()  # [F, G]
+    prior = batch.prior_contrast.topk(min(cfg.start_prior, n_cand), dim=-1).indices.cpu()  # [F, P]
     probes = [torch.randperm(n_cand, generator=g)[:cfg.start_probes] for g in batch.generators]
-    pools = [torch.cat([guided[f], probes[f]]).unique() for f in range(n_feat)]
+    pools = [torch.cat([guided[f], prior[f], probes[f]]).unique() for f in range(n_feat)]
     feature = torch.cat([torch.full((len(p),), f) for f, p in enumerate(pools)])
     # rank by separation (AUROC), not loss: an uninformative token ("a") has a fair loss but separates
-    # nothing, while a near miss ("mammal" for animal) separates partly and sits next to the answer
-    scores = batch.separation(feature, torch.cat(pools)).split([len(p) for p in pools])
-    out = [pool[score.argsort(descending=True, stable=True)[:restarts]] for pool, score in zip(pools, scores)]
+    # nothing, while a near miss ("mammal" for animal) separates partly and sits next to the answer;
+    # on a few rows many tokens separate perfectly, and the loss orders those
+    answers = batch.hard_answers(feature, torch.cat(pools), rowset="probe")
+    sizes = [len(p) for p in pools]
+    separation = batch.separation_of(answers).split(sizes)
+    loss = batch.balanced_loss(feature, torch.cat(pools), answers).split(sizes)
+    out = []
+    for pool, sep, los in zip(pools, separation, loss):
+        order = sorted(range(len(pool)), key=lambda i: (-float(sep[i]), float(los[i])))
+        out.append(pool[order[:restarts]])
     return torch.stack([torch.cat([o, o[:1].expand(cfg.restarts - len(o))]) for o in out])  # pad if C < R
 
 

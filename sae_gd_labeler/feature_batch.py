@@ -49,10 +49,9 @@ class FeatureBatch:
         self.generators = [torch.Generator().manual_seed(feature_seed(config.seed, f.feature)) for f in features]
 
         examples = [ex for f in self.features for ex in f.train]
-        need_q = config.kl_weight > 0
-        self.cache = discriminator.cache_prefixes(examples, with_log_q=need_q,
-                                                  max_rows=config.max_rows_per_forward)
-        self.pos_rows, self.neg_rows, targets, log_q = [], [], [], []
+        # log q (the model's next-token guess at the label slot) costs one unembedding per prefix: cheap
+        self.cache = discriminator.cache_prefixes(examples, with_log_q=True, max_rows=config.max_rows_per_forward)
+        self.pos_rows, self.neg_rows, targets, log_q, contrast = [], [], [], [], []
         start = 0
         for f in self.features:
             rows = torch.arange(start, start + len(f.train))
@@ -61,14 +60,18 @@ class FeatureBatch:
             self.pos_rows.append(rows[positive])
             self.neg_rows.append(rows[~positive])
             targets.append(targets_from_activations(acts, config.activation_threshold, config.soft_targets))
-            if need_q:  # mean over examples of log q: KL(p||q) averaged over them is linear in it
-                log_q.append(self.cache.log_q[start:start + len(f.train)].index_select(1, candidate_ids).mean(0))
+            feature_log_q = self.cache.log_q[start:start + len(f.train)].index_select(1, candidate_ids)  # [n, C]
+            log_q.append(feature_log_q.mean(0))  # KL(p||q) averaged over examples is linear in mean log q
+            pos_mask = positive.to(feature_log_q.device)
+            contrast.append(feature_log_q[pos_mask].mean(0) - feature_log_q[~pos_mask].mean(0))
             start += len(f.train)
         self.targets = torch.cat(targets).to(device)  # [N]
         self.positive = self.targets > 0  # [N]
-        n_cand = len(candidate_ids)
-        self.log_q = torch.stack(log_q) if need_q else torch.zeros(len(self.features), n_cand, device=device)
-        self.cache.log_q = None  # [N, d_vocab] is large; only the per-feature mean is needed
+        self.log_q = torch.stack(log_q)  # [F, C] mean log q over each feature's training examples
+        # [F, C] how much more the model expects each token in the label slot after positives than after
+        # negatives: its own guess at what the positives share, a source of starting tokens
+        self.prior_contrast = torch.stack(contrast)
+        self.cache.log_q = None  # [N, d_vocab] is large; only the per-feature means are needed
         self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
         halves = [self._halves(rows) for rows in self.eval_rows]
         self.screen_rows = [h[0] for h in halves]  # half the eval rows, balanced: where proposals are screened
@@ -207,8 +210,12 @@ class FeatureBatch:
     def separation(self, feature_of_label: Tensor, token: Tensor) -> Tensor:
         """AUROC of each hard label's yes / no score on a few rows (PROBE_EXAMPLES): how well it ranks
         positives above negatives whatever its calibration; cheap, to pick starting tokens. -> [Q]"""
+        return self.separation_of(self.hard_answers(feature_of_label, token, rowset="probe"))
+
+    def separation_of(self, answers: list[tuple]) -> Tensor:
+        """separation from per-query (rows, answers) as hard_answers returns them. -> [Q]"""
         out = []
-        for rows, answer in self.hard_answers(feature_of_label, token, rowset="probe"):
+        for rows, answer in answers:
             score = answer if answer.dim() == 1 else answer[:, 0] - answer[:, 1]
             out.append(auroc(score, self.positive[rows.to(self.positive.device)].cpu()))
         return torch.tensor(out)

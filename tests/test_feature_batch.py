@@ -99,3 +99,13 @@ def test_float32_rows_equals_plain_indexing_across_chunks():
     got = float32_rows(weight, ids, chunk=3)
     assert got.dtype == torch.float32
     assert torch.equal(got, weight[ids].float())
+
+
+def test_prior_contrast_is_log_q_after_positives_minus_after_negatives(disc):  # noqa: F811
+    batch = make_batch(disc, FAST.replace(kl_weight=0.0))  # computed whatever the naturalness weight
+    for f, data in enumerate(batch.features):
+        log_q = disc.cache_prefixes(data.train, with_log_q=True).log_q[:, batch.candidate_ids]  # [n, C]
+        positive = torch.tensor([ex.activation > 0 for ex in data.train])
+        want = log_q[positive].mean(0) - log_q[~positive].mean(0)
+        torch.testing.assert_close(batch.prior_contrast[f], want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(batch.log_q[f], log_q.mean(0), atol=1e-5, rtol=1e-5)

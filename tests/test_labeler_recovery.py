@@ -30,3 +30,12 @@ def test_soft_method_recovers_a_category_and_records_its_trajectory(world):
                          LabelerConfig(method="soft"))["fruit"]
     assert lab.label == "fruit"
     assert lab.trajectory is not None and "fruit" in lab.trajectory
+
+
+# the cases where the search used to settle on the filler "a": none of the restarts' starting tokens was
+# near the answer, and the gradient from "a" or "animal" ranks "reptile" hundreds of tokens down
+@pytest.mark.parametrize("category,seed", [("reptile", 0), ("month", 1), ("reptile", 2)])
+def test_former_filler_traps_are_recovered(world, category, seed):
+    disc = Discriminator(world.model, world.template)
+    features = {category: world.examples_for(category, n=96, seed=seed)}
+    assert label_examples(features, disc, LabelerConfig(seed=seed))[category].label == category
