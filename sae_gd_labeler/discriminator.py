@@ -195,10 +195,15 @@ class Discriminator:
         return self._answer_blocks(prefixes, labels[:, None], soft, full_vocab, shared=False)[:, 0]
 
     def answer_grid(self, prefixes: PrefixCache, label_tokens: Tensor | None = None,
-                    label_embeds: Tensor | None = None, full_vocab: bool = False) -> Tensor:
-        """Score Q labels against every cached prefix: label_tokens [N, Q, K] (hard) or label_embeds
+                    label_embeds: Tensor | None = None, full_vocab: bool = False, rows: Tensor | None = None,
+                    max_rows: int | None = None) -> Tensor:
+        """Score Q labels after each of N cached prefixes: label_tokens [N, Q, K] (hard) or label_embeds
         [N, Q, K, d_model] (soft, differentiable) -> [N, Q] (with full_vocab [N, Q, 2]); entry [n, q] equals
         answer_logits on prefix n with label [n, q].
+
+        rows [N]: which cached prefix each row of labels goes after (indices into prefixes, repeats allowed);
+        default: prefix n for row n. max_rows: score a few rows at a time, so that one forward holds at most
+        max_rows prefixes' worth of labels (memory stays bounded; the results are the same).
 
         The Q labels share the prefix's keys / values (see shared_prefix) instead of each copying them;
         models whose positions that layout cannot reproduce are scored the plain way.
@@ -206,16 +211,28 @@ class Discriminator:
         if (label_embeds is None) == (label_tokens is None):
             raise ValueError("give exactly one of label_embeds and label_tokens")
         labels = label_tokens if label_tokens is not None else label_embeds
+        soft = label_tokens is None
+        n, q, k = labels.shape[:3]
+        if rows is None and max_rows is None:
+            return self._grid(prefixes, labels, soft, full_vocab)
+        rows = torch.arange(n, device=self.device) if rows is None else rows.to(self.device)
+        per_forward = self.labels_per_forward(prefixes, k)
+        step = n if max_rows is None else max(1, max_rows // min(q, per_forward))
+        return torch.cat([self._grid(prefixes.select(rows[s:s + step]), labels[s:s + step], soft, full_vocab)
+                          for s in range(0, n, step)])
+
+    def _grid(self, prefixes: PrefixCache, labels: Tensor, soft: bool, full_vocab: bool) -> Tensor:
+        """answer_grid on prefix n for label row n, in as few forwards as the layout allows."""
         n, q, k = labels.shape[:3]
         per_forward = self.labels_per_forward(prefixes, k)
         if per_forward == 1:
             rows = torch.arange(n, device=self.device).repeat_interleave(q)
             flat = labels.reshape(n * q, *labels.shape[2:])
-            kind = "label_tokens" if label_tokens is not None else "label_embeds"
+            kind = "label_embeds" if soft else "label_tokens"
             answer = self.answer_logits(prefixes.select(rows), full_vocab=full_vocab, **{kind: flat})
             return answer.view(n, q, *answer.shape[1:])
-        return torch.cat([self._answer_blocks(prefixes, labels[:, s:s + per_forward], label_tokens is None,
-                                              full_vocab) for s in range(0, q, per_forward)], dim=1)
+        return torch.cat([self._answer_blocks(prefixes, labels[:, s:s + per_forward], soft, full_vocab)
+                          for s in range(0, q, per_forward)], dim=1)
 
     def labels_per_forward(self, prefixes: PrefixCache, k: int = 1) -> int:
         """How many K-token labels answer_grid runs side by side in one forward (1: the plain way)."""

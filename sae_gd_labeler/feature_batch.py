@@ -128,8 +128,8 @@ class FeatureBatch:
         padded = padded.index_put((where, slot), label_embeds)
         prefix_rows = rows[features].reshape(-1)  # [U * B]
         embeds = padded[:, None].expand(n_feat, b, n_slots, -1).reshape(n_feat * b, n_slots, 1, -1)
-        answers = self.disc.answer_grid(self.cache.select(prefix_rows), label_embeds=embeds,
-                                        full_vocab=self.full_vocab)  # [U * B, Q(, 2)]
+        answers = self.disc.answer_grid(self.cache, label_embeds=embeds, full_vocab=self.full_vocab,
+                                        rows=prefix_rows)  # [U * B, Q(, 2)]
         answers = answers.view(n_feat, b, n_slots, *answers.shape[2:]).transpose(1, 2)  # [U, Q, B(, 2)]
         answers = answers[where, slot]  # [L, B(, 2)]
         target = self.targets[rows[features[where]].to(self.targets.device)]  # [L, B]
@@ -170,18 +170,13 @@ class FeatureBatch:
         count = torch.cat([torch.full((len(r),), len(q)) for q, r in zip(queries, rows)])  # [N] real labels
         flat_rows = torch.cat(rows)  # [N]
         scores = torch.empty((len(flat_rows), n_labels) + ((2,) if self.full_vocab else ()))
-        # rows with as many labels next to each other, so padding wastes little; rows x labels in one
-        # forward (answer_grid runs at most `per_forward` labels side by side) stay within max_rows_per_forward
-        order = count.argsort(descending=True, stable=True)
-        per_forward = self.disc.labels_per_forward(self.cache)
-        start = 0
-        while start < len(order):
-            width = int(count[order[start]])
-            chunk = order[start:start + max(1, self.config.max_rows_per_forward // min(width, per_forward))]
-            label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]
-            scores[chunk, :width] = self.disc.answer_grid(self.cache.select(flat_rows[chunk]), label_tokens[..., None],
-                                                          full_vocab=self.full_vocab).cpu()
-            start += len(chunk)
+        # rows with as many labels scored together, so padding wastes nothing
+        for width in count.unique().tolist():
+            chunk = (count == width).nonzero().squeeze(1)
+            label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]  # [n, width]
+            scores[chunk, :width] = self.disc.answer_grid(
+                self.cache, label_tokens[..., None], full_vocab=self.full_vocab, rows=flat_rows[chunk],
+                max_rows=self.config.max_rows_per_forward).cpu()
         out: list = [None] * len(token)
         offset = 0
         for q, r in zip(queries, rows):

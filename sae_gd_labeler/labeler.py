@@ -173,13 +173,9 @@ def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> list[dict[str, f
     cache = disc.cache_prefixes(examples, max_rows=batch.config.max_rows_per_forward)
     sizes = [len(data.heldout) for data in batch.features]
     label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)]
-    label_tokens = label_tokens.repeat_interleave(torch.tensor(sizes, device=label_tokens.device))[:, None]
-    scores = []
-    step = batch.config.max_rows_per_forward
-    for s in range(0, len(examples), step):
-        rows = torch.arange(s, min(s + step, len(examples)))
-        scores.append(disc.answer_logits(cache.select(rows), label_tokens=label_tokens[s:s + step]).cpu())
-    scores = torch.cat(scores).split(sizes)
+    label_tokens = label_tokens.repeat_interleave(torch.tensor(sizes, device=label_tokens.device))  # [N]
+    scores = disc.answer_grid(cache, label_tokens[:, None, None], max_rows=batch.config.max_rows_per_forward)
+    scores = scores[:, 0].cpu().split(sizes)
     threshold = batch.config.activation_threshold
     out = []
     for data, score in zip(batch.features, scores):

@@ -121,3 +121,16 @@ def test_answer_grid_splits_rows_longer_than_the_context():
     rows = torch.arange(len(EXAMPLES)).repeat_interleave(30)
     alone = disc.answer_logits(cache.select(rows), label_tokens=labels.reshape(-1, 1))
     torch.testing.assert_close(grid, alone.view(grid.shape), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("max_rows", [None, 1, 5, 64])
+def test_answer_grid_rows_and_max_rows_give_the_same_answers(max_rows):
+    """Label rows after chosen (repeated, reordered) prefixes, a few prefixes per forward, equal the grid
+    after a copy of those prefixes in one forward."""
+    disc = Discriminator(tiny_model("llama", WORDS + EXTRA), TEMPLATE)
+    cache = disc.cache_prefixes(EXAMPLES)
+    rows = torch.tensor([2, 0, 0, 1, 2, 1, 2])
+    labels = torch.randint(5, len(WORDS), (len(rows), 3, 1), generator=torch.Generator().manual_seed(2))
+    want = disc.answer_grid(cache.select(rows), labels)
+    got = disc.answer_grid(cache, labels, rows=rows, max_rows=max_rows)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)

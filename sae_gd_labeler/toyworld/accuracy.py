@@ -30,12 +30,7 @@ def label_sweep_margins(disc: Discriminator, pairs: Sequence[tuple[str, str]], l
     prefix runs once and all labels are scored after it (`Discriminator.answer_grid`)."""
     label_ids = torch.tensor([disc.label_ids(lab) for lab in labels], device=disc.device)  # [L, 1]
     cache = disc.cache_prefixes([Example(context, token, 0.0) for context, token in pairs], max_rows=max_rows)
-    per_forward = max(1, max_rows // min(len(labels), disc.labels_per_forward(cache)))
-    out = []
-    for start in range(0, len(pairs), per_forward):
-        rows = torch.arange(start, min(start + per_forward, len(pairs)), device=disc.device)
-        out.append(disc.answer_grid(cache.select(rows), label_ids.expand(len(rows), -1, -1)).cpu())
-    return torch.cat(out)
+    return disc.answer_grid(cache, label_ids.expand(len(pairs), -1, -1), max_rows=max_rows).cpu()
 
 
 def membership_accuracy(model: HookedTransformer, encoder: PromptEncoder, words: Sequence[str] | None = None,
