@@ -1,5 +1,8 @@
 """The benchmark's measuring pieces on a tiny model (the benchmark itself is a command, not a test)."""
 
+import json
+
+import pytest
 import torch
 
 from sae_gd_labeler import LabelerConfig
@@ -44,3 +47,16 @@ def test_engine_speedup_reports_both_paths():
 
 def test_known_peak_is_only_for_known_gpus():
     assert known_peak_tflops("cpu", torch.bfloat16) is None
+
+
+@pytest.mark.slow
+def test_bench_command_quick_run_writes_its_figures(tmp_path):
+    from sae_gd_labeler.cli import main
+
+    out = tmp_path / "speed.json"
+    assert main(["bench", "--quick", "--no-toy-world", "--dtype", "bfloat16", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    gpt2 = result["gpt2_small"]
+    assert result["dtype"] == "bfloat16" and "toy_world" not in result and "scaling" not in result
+    assert gpt2["engine"]["dtype"] == "bfloat16" and gpt2["engine_float32"]["dtype"] == "float32"
+    assert gpt2["engine_speedup"] > 0 and result["summary"]["engine_speedup_gpt2_small"] == gpt2["engine_speedup"]

@@ -149,11 +149,13 @@ def scaling(device: str, log: Callable, steps: int = 8) -> list[dict]:
 
 def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = print,
                     dtype: torch.dtype | None = None, gemma: bool | None = None,
-                    projection_features: int | None = None, peak_tflops: float | None = None) -> dict:
+                    projection_features: int | None = None, peak_tflops: float | None = None,
+                    toy_world: bool = True, scaling_grid: bool | None = None) -> dict:
     """dtype (our engine's; default bfloat16 on CUDA, float32 elsewhere), gemma (the Gemma-2-2B configuration;
     default on CUDA), projection_features (features labeled for the whole-layer projections; default 512 on
     CUDA, 64 quick, none elsewhere), peak_tflops (the device's dense matrix peak at dtype; default looked up
-    for known GPUs): what runs beyond the toy world and GPT-2 small."""
+    for known GPUs), toy_world (the toy-world speedup, which runs on the CPU whatever the device),
+    scaling_grid (default: unless quick): what runs beside GPT-2 small's engine_speedup."""
     on_cuda = device.startswith("cuda")
     dtype = dtype if dtype is not None else (torch.bfloat16 if on_cuda else torch.float32)
     gemma = on_cuda if gemma is None else gemma
@@ -164,7 +166,8 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
     torch.manual_seed(0)
     result: dict = {"device": device, "device_name": _device_name(device), "dtype": str(dtype).removeprefix("torch."),
                     "quick": quick, "torch_threads": torch.get_num_threads()}
-    result["toy_world"] = toy_world_speedup(quick, log)
+    if toy_world:
+        result["toy_world"] = toy_world_speedup(quick, log)
     models = ["gpt2-small"] + (["gemma-2-2b"] if gemma else [])
     for name in models:
         key = name.replace("-", "_")
@@ -172,17 +175,18 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
         if projection_features:
             n = projection_features if name == "gpt2-small" else max(1, projection_features // 4)
             result[f"{key}_layer_projection"] = labeling_rate(name, device, dtype, n, log)
-    if not quick:
+    if (not quick) if scaling_grid is None else scaling_grid:
         result["scaling"] = scaling(device, log)
-    toy = result["toy_world"]
-    result["summary"] = {
-        "speedup_toy_world": toy["speedup"],
-        "recovery_ours": toy["ours"]["recovery"],
-        "recovery_reference": toy["reference"]["recovery"],
+    summary = result["summary"] = {}
+    if toy_world:
+        toy = result["toy_world"]
+        summary.update(speedup_toy_world=toy["speedup"], recovery_ours=toy["ours"]["recovery"],
+                       recovery_reference=toy["reference"]["recovery"])
+    summary.update({
         "engine_speedup_gpt2_small": result["gpt2_small"]["engine_speedup"],
         "peak_mb_engine_gpt2_small": result["gpt2_small"]["engine"]["peak_mb"],
         "peak_mb_reference_gpt2_small": result["gpt2_small"]["reference"]["peak_mb"],
-    }
+    })
     for key in ("gpt2_small_layer_projection", "gemma_2_2b_layer_projection"):
         if key in result:
             result["summary"][f"{key}_hours"] = result[key]["projected_hours_per_layer"]
