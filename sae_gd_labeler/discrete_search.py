@@ -76,7 +76,7 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
             break
         rows = batch.sample_rows()  # drawn for every feature each iteration: keeps draws batch-invariant
         f_idx, r_idx = active.nonzero(as_tuple=True)  # the labels still improving, [L]
-        one_hot = F.one_hot(tokens[f_idx, r_idx], n_cand).float().to(batch.W_cand.device)
+        one_hot = F.one_hot(tokens[f_idx, r_idx].to(batch.W_cand.device), n_cand).float()
         one_hot.requires_grad_(True)  # [L, C]
         pred = batch.step_loss(f_idx, one_hot @ batch.W_cand, rows)  # [L]
         naturalness = -(one_hot * batch.log_q[f_idx.to(batch.log_q.device)]).sum(-1)  # one-hot KL

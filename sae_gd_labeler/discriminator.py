@@ -62,6 +62,10 @@ class Discriminator:
         if tokenizer is None:
             raise ValueError("the discriminator model has no tokenizer; build it with one "
                              "(HookedTransformer(cfg, tokenizer=...)) or call model.set_tokenizer(...)")
+        if model.cfg.dtype != model.W_E.dtype:
+            raise ValueError(f"the model's weights are {model.W_E.dtype} but its cfg.dtype is {model.cfg.dtype} "
+                             "(TransformerLens builds its key-value cache in cfg.dtype); change the dtype with "
+                             "model.to(dtype), which updates both, not model.half() / model.bfloat16()")
         self.model = model
         self.tokenizer = tokenizer
         self.template = template if template is not None else PromptTemplate.default_for(tokenizer)
@@ -71,6 +75,16 @@ class Discriminator:
         bos = tokenizer.bos_token_id
         self.bos_ids = [bos] if (bos is not None and model.cfg.default_prepend_bos) else []
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._id_tensors: dict[torch.device, tuple[Tensor, Tensor]] = {}
+
+    def _ids_on_device(self) -> tuple[Tensor, Tensor]:
+        """The suffix ids [S] and the (yes, no) ids [2] as tensors on the model's device, made once: a tensor
+        built from a Python list is a blocking host-to-device copy, which would stall a GPU step loop."""
+        device = self.device
+        if device not in self._id_tensors:
+            self._id_tensors[device] = (torch.tensor(self.suffix_ids, dtype=torch.long, device=device),
+                                        torch.tensor([self.yes_id, self.no_id], dtype=torch.long, device=device))
+        return self._id_tensors[device]
 
     @contextmanager
     def frozen(self) -> Iterator[None]:
@@ -155,15 +169,22 @@ class Discriminator:
         )
 
     # -- scoring --------------------------------------------------------------------------------------
-    def _unembed(self, resid: Tensor, token_ids: list[int] | None = None) -> Tensor:
-        """Final norm + unembedding of residuals [..., d_model] -> float32 logits [..., n_ids]."""
+    def _unembed(self, resid: Tensor, token_ids: Tensor | None = None, chunk: int = 32768) -> Tensor:
+        """Final norm + unembedding of residuals [..., d_model] -> float32 logits [..., n_ids] (token_ids
+        [n_ids] on the device; None: the whole vocabulary, whose columns are made float32 a chunk at a time
+        rather than in one copy of W_U, GBs for a 256k vocabulary in bfloat16)."""
         model = self.model
         if model.cfg.normalization_type is not None:
             resid = model.ln_final(resid)
         W_U, b_U = model.W_U, model.b_U
         if token_ids is not None:  # only the answer columns: the full vocabulary is not needed
-            W_U, b_U = W_U[:, token_ids], b_U[token_ids]
-        logits = resid.float() @ W_U.float() + b_U.float()
+            W_U, b_U = W_U.index_select(1, token_ids), b_U.index_select(0, token_ids)
+        resid = resid.float()
+        if W_U.dtype == torch.float32 or W_U.shape[1] <= chunk:
+            logits = resid @ W_U.float() + b_U.float()
+        else:
+            logits = torch.cat([resid @ W_U[:, s:s + chunk].float() + b_U[s:s + chunk].float()
+                                for s in range(0, W_U.shape[1], chunk)], dim=-1)
         return apply_softcap(logits, model.cfg.output_logits_soft_cap)
 
     def _injection_hook(self, start: int, label_embeds: Tensor):
@@ -175,10 +196,11 @@ class Discriminator:
 
     def _answer(self, resid_last: Tensor, full_vocab: bool) -> Tensor:
         """[M, d_model] -> logit(yes) - logit(no) [M]; with full_vocab, log p(yes), log p(no) [M, 2]."""
+        yes_no_ids = self._ids_on_device()[1]
         if full_vocab:
             log_p = self._unembed(resid_last).log_softmax(-1)  # [M, d_vocab]
-            return log_p[:, [self.yes_id, self.no_id]]
-        yes_no = self._unembed(resid_last, [self.yes_id, self.no_id])  # [M, 2]
+            return log_p.index_select(1, yes_no_ids)
+        yes_no = self._unembed(resid_last, yes_no_ids)  # [M, 2]
         return yes_no[:, 0] - yes_no[:, 1]
 
     def answer_logits(self, prefixes: PrefixCache, label_embeds: Tensor | None = None,
@@ -244,7 +266,7 @@ class Discriminator:
         """One forward: Q label + suffix blocks side by side after each prefix (with shared=False, Q must be 1
         and no layout hooks are needed). labels [N, Q, K] tokens or [N, Q, K, d_model] embeddings -> [N, Q(, 2)]"""
         n, q, k = labels.shape[:3]
-        suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(n, q, -1)
+        suffix = self._ids_on_device()[0].expand(n, q, -1)
         label_tokens = torch.full((n, q, k), self.yes_id, device=self.device) if soft else labels.to(self.device)
         tokens = torch.cat([label_tokens, suffix], dim=-1)  # [N, Q, w]
         width = tokens.shape[-1]
@@ -289,7 +311,7 @@ class Discriminator:
         k = (label_embeds if label_embeds is not None else label_tokens).shape[1]
         if label_tokens is None:
             label_tokens = torch.full((m, k), self.yes_id, dtype=torch.long, device=self.device)
-        suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=self.device).expand(m, -1)
+        suffix = self._ids_on_device()[0].expand(m, -1)
         tokens = torch.cat([prefix, label_tokens, suffix], dim=1)  # [M, P + K + S]
         mask = torch.cat([prefix_mask, torch.ones((m, tokens.shape[1] - p), dtype=torch.long,
                                                   device=self.device)], dim=1)

@@ -42,6 +42,7 @@ class FeatureBatch:
     def __init__(self, discriminator: Discriminator, features: Sequence[FeatureData], candidate_ids: Tensor,
                  config: LabelerConfig):
         self.disc, self.config, self.features = discriminator, config, list(features)
+        candidate_ids = candidate_ids.to(discriminator.device)
         self.candidate_ids = candidate_ids  # [C] token ids a label may use
         self.W_cand = float32_rows(discriminator.W_E.detach(), candidate_ids)  # [C, d_model]
         self.full_vocab = config.readout == "full_vocab"

@@ -7,7 +7,8 @@ row, and three hooks make each block see exactly what it would see alone:
 - attention scores: a block may attend to the prefix and to earlier positions of its own block only;
 - learned positions (`hook_pos_embed`): every block gets the positions of block 0;
 - rotary positions (`hook_rot_q`, `hook_rot_k`): block b's queries and keys are rotated back by b * width,
-  the positions block 0 has. Rotations compose, so this is exact.
+  the positions block 0 has. Rotations compose, so this is exact (in a bfloat16 model the rotary tables
+  are bfloat16 too, so it holds to bfloat16 rounding, like the rest of that model's arithmetic).
 
 The prefix's keys / values are read once per row instead of once per label: the same numbers as the
 plain path (tested on GPT-2-, Llama- and Gemma-2-like models) for a fraction of the memory traffic.

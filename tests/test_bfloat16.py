@@ -69,3 +69,18 @@ def test_bfloat16_toy_world_labels_match_float32():
     labels = label_examples(features, low, LabelerConfig())
     assert {c: labels[c].label for c in categories} == {c: c for c in categories}
     assert all(labels[c].metrics["balanced_accuracy"] > 0.9 for c in categories)
+
+
+def test_model_whose_cfg_dtype_disagrees_with_its_weights_is_refused():
+    model = tiny_model("gpt2", WORDS + EXTRA)
+    model.bfloat16()  # nn.Module's cast: the weights change, TransformerLens's cfg.dtype does not
+    with pytest.raises(ValueError, match="model.to"):
+        Discriminator(model, TEMPLATE)
+
+
+def test_full_vocabulary_unembedding_in_chunks_equals_one_product():
+    _, low = _pair("gemma2")
+    resid = torch.randn(5, low.model.cfg.d_model).to(torch.bfloat16)
+    whole = low._unembed(resid, chunk=low.d_vocab)
+    torch.testing.assert_close(low._unembed(resid, chunk=7), whole, atol=1e-5, rtol=1e-5)
+    assert whole.dtype == torch.float32 and whole.shape == (5, low.d_vocab)

@@ -194,7 +194,7 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
 
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s from the vendors' data sheets, by a name fragment.
-BF16_PEAK_TFLOPS = {"H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0,
+BF16_PEAK_TFLOPS = {"H200 NVL": 835.0, "H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0,
                     "H100 NVL": 835.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 
 
