@@ -42,7 +42,7 @@ class LabelerConfig:
     discrete_confirm: int = 2  # of those, the best on half the eval examples that are scored on all of them
     discrete_max_iters: int = 20
     start_probes: int = 32  # random tokens ranked by separation to pick the restarts' starting tokens
-    start_guided: int = 4  # and the tokens the gradient at the uniform soft label favours most
+    start_guided: int = 4  # and the tokens the gradient at the uniform soft label favours most (>= restarts)
     start_prior: int = 16  # and the tokens the discriminator expects in the label slot after positive
     #                        examples more than after negative ones
     # -- objective ------------------------------------------------------------------------------------
@@ -79,7 +79,8 @@ class LabelerConfig:
                                                       and self.feature_batch_size >= 1):
             raise ValueError("LabelerConfig.feature_batch_size must be 'auto' or an integer >= 1, got "
                              f"{self.feature_batch_size!r}")
-        _at_least("entropy_warmup_steps", self.entropy_warmup_steps, 0)
+        for name in ("entropy_warmup_steps", "start_guided", "start_prior"):
+            _at_least(name, getattr(self, name), 0)
         _at_least("batch_examples", self.batch_examples, 2)
         if self.batch_examples % 2:
             raise ValueError(f"LabelerConfig.batch_examples must be even (half positive, half negative), "

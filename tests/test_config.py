@@ -19,6 +19,8 @@ from sae_gd_labeler.result import Candidate
     ("feature_batch_size", "max", "feature_batch_size must be 'auto' or an integer >= 1"),
     ("feature_batch_size", 0, "feature_batch_size must be 'auto' or an integer >= 1"),
     ("discrete_confirm", 0, "discrete_confirm must be an integer >= 1"),
+    ("start_prior", -1, "start_prior must be an integer >= 0"),
+    ("start_guided", 1.5, "start_guided must be an integer >= 0"),
 ])
 def test_invalid_values_name_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
