@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--projection", type=int, default=None, metavar="N",
                        help="label N random features with the default config to project whole-layer hours "
                             "(default 512 on CUDA, none elsewhere)")
+    bench.add_argument("--projection-config", type=json.loads, default=None, metavar="JSON",
+                       help='LabelerConfig fields for the projections, e.g. \'{"max_rows_per_forward": 8192}\' '
+                            "(default: the defaults)")
     bench.add_argument("--toy-world", action=argparse.BooleanOptionalAction, default=True,
                        help="the toy-world speedup (runs on the CPU whatever --device; default on)")
     bench.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=None,
@@ -131,11 +134,17 @@ def run_bench_quality(args) -> int:
 
 def run_bench(args) -> int:
     from sae_gd_labeler.bench.run import run_speed_bench
+    from sae_gd_labeler.config import LabelerConfig
 
+    try:
+        projection_config = None if args.projection_config is None else LabelerConfig.from_dict(args.projection_config)
+    except ValueError as e:
+        raise SystemExit(f"--projection-config: {e}") from None
     result = run_speed_bench(device=args.device, quick=args.quick, log=console.print,
                              dtype=None if args.dtype is None else getattr(torch, args.dtype), gemma=args.gemma,
                              projection_features=args.projection, peak_tflops=args.peak_tflops,
-                             toy_world=args.toy_world, scaling_grid=args.scaling)
+                             toy_world=args.toy_world, scaling_grid=args.scaling,
+                             projection_config=projection_config)
     console.print(_speed_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -103,11 +103,13 @@ def model_engine_speedup(name: str, device: str, dtype: torch.dtype, quick: bool
     return result
 
 
-def labeling_rate(name: str, device: str, dtype: torch.dtype, n_features: int, log: Callable) -> dict:
-    """Features per second to a finished label with our default config, and the projection to a layer."""
+def labeling_rate(name: str, device: str, dtype: torch.dtype, n_features: int, log: Callable,
+                  config: LabelerConfig | None = None) -> dict:
+    """Features per second to a finished label with `config` (default: our defaults), and the projection
+    to a whole layer."""
     disc = random_discriminator(name, device=device, dtype=dtype)
     features = {i: random_feature(disc, 96, 24, seed=i) for i in range(n_features)}
-    config = LabelerConfig()
+    config = config if config is not None else LabelerConfig()
     label_examples({-1: random_feature(disc, 96, 24, seed=-1)}, disc, config)  # warm-up, untimed
     _sync(device)
     start = time.perf_counter()
@@ -150,12 +152,14 @@ def scaling(device: str, log: Callable, steps: int = 8) -> list[dict]:
 def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = print,
                     dtype: torch.dtype | None = None, gemma: bool | None = None,
                     projection_features: int | None = None, peak_tflops: float | None = None,
-                    toy_world: bool = True, scaling_grid: bool | None = None) -> dict:
+                    toy_world: bool = True, scaling_grid: bool | None = None,
+                    projection_config: LabelerConfig | None = None) -> dict:
     """dtype (our engine's; default bfloat16 on CUDA, float32 elsewhere), gemma (the Gemma-2-2B configuration;
     default on CUDA), projection_features (features labeled for the whole-layer projections; default 512 on
     CUDA, 64 quick, none elsewhere), peak_tflops (the device's dense matrix peak at dtype; default looked up
     for known GPUs), toy_world (the toy-world speedup, which runs on the CPU whatever the device),
-    scaling_grid (default: unless quick): what runs beside GPT-2 small's engine_speedup."""
+    scaling_grid (default: unless quick): what runs beside GPT-2 small's engine_speedup; projection_config:
+    the labeler settings of the projections (default: our defaults), to tune them on a new device."""
     on_cuda = device.startswith("cuda")
     dtype = dtype if dtype is not None else (torch.bfloat16 if on_cuda else torch.float32)
     gemma = on_cuda if gemma is None else gemma
@@ -174,7 +178,7 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
         result[key] = model_engine_speedup(name, device, dtype, quick, log, peak_tflops)
         if projection_features:
             n = projection_features if name == "gpt2-small" else max(1, projection_features // 4)
-            result[f"{key}_layer_projection"] = labeling_rate(name, device, dtype, n, log)
+            result[f"{key}_layer_projection"] = labeling_rate(name, device, dtype, n, log, projection_config)
     if (not quick) if scaling_grid is None else scaling_grid:
         result["scaling"] = scaling(device, log)
     summary = result["summary"] = {}
