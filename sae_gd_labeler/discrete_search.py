@@ -25,17 +25,18 @@ class DiscreteResult:
 
 
 def starts(batch: FeatureBatch) -> torch.Tensor:
-    """[F, R] start tokens (candidate indices): the R best, by separation, of the `start_guided` tokens
-    that the gradient at the uniform soft label favours most and `start_probes` random tokens (from each
-    feature's own generator). Starting from decent, distinct tokens makes the local search far less likely
-    to settle in a poor basin than starting from random tokens alone.
+    """[F, R] start tokens (candidate indices): the R best, by separation, of a pool of the `start_guided`
+    tokens that the gradient at the uniform soft label favours most, the `start_prior` tokens that the
+    discriminator itself expects in the label slot more after positives than after negatives, and
+    `start_probes` random tokens (from each feature's own generator). Starting from decent, distinct tokens
+    makes the local search far less likely to settle in a poor basin (such as the filler "a").
     """
     cfg = batch.config
     n_feat, n_cand = len(batch), len(batch.candidate_ids)
     restarts = min(cfg.restarts, n_cand)
     n_guided = min(max(cfg.start_guided, restarts), n_cand)
     uniform = torch.full((n_feat, n_cand), 1.0 / n_cand, device=batch.W_cand.device, requires_grad=True)
-    rows = torch.stack([r[torch.arange(cfg.eval_examples) % len(r)] for r in batch.eval_rows])  # [F, E]
+    rows = batch.fixed_rows("eval", cfg.eval_examples)  # [F, E]
     pred = batch.step_loss(torch.arange(n_feat), uniform @ batch.W_cand, rows)  # [F]
     naturalness = -(uniform * batch.log_q).sum(-1)
     (pred + cfg.kl_weight * naturalness).sum().backward()

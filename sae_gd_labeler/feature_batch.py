@@ -114,6 +114,15 @@ class FeatureBatch:
         step loop then never waits for the host. The draws are those of n_steps sample_rows() calls."""
         return torch.stack([self.sample_rows() for _ in range(n_steps)]).to(self.disc.device)
 
+    def fixed_rows(self, rowset: str, n: int) -> Tensor:
+        """[F, n]: each feature's first n rows of `rowset` (see hard_answers), cycled if it has fewer; a
+        minibatch that draws nothing from the features' generators."""
+        return torch.stack([rows[torch.arange(n) % len(rows)] for rows in self._rowsets(rowset)])
+
+    def _rowsets(self, name: str) -> list[Tensor]:
+        return {"eval": self.eval_rows, "train": self.train_rows, "probe": self.probe_rows,
+                "screen": self.screen_rows, "confirm": self.confirm_rows}[name]
+
     # -- scoring ------------------------------------------------------------------------------------
     def step_loss(self, feature_of_label: Tensor, label_embeds: Tensor, rows: Tensor) -> Tensor:
         """Mean prediction loss of each label on its feature's minibatch (differentiable).
@@ -158,8 +167,7 @@ class FeatureBatch:
         All labels of one feature are scored against each of its rows in one block layout
         (`Discriminator.answer_grid`), so a row's cached prefix is read once, not once per label.
         """
-        rowsets = {"eval": self.eval_rows, "train": self.train_rows, "probe": self.probe_rows,
-                   "screen": self.screen_rows, "confirm": self.confirm_rows}[rowset]
+        rowsets = self._rowsets(rowset)
         feature_of_label, token = feature_of_label.cpu(), token.cpu()
         features = feature_of_label.unique().tolist()
         queries = [(feature_of_label == f).nonzero().squeeze(1) for f in features]  # per feature [Q_f]

@@ -76,7 +76,7 @@ def step_flops(batch: FeatureBatch) -> int:
     counter counts them: matrix products only, so the achieved rate it gives is comparable to a
     matrix-unit peak. Rows are not drawn from the features' generators, which would shift their draws."""
     cfg = batch.config
-    rows = torch.stack([r[torch.arange(cfg.batch_examples) % len(r)] for r in batch.train_rows])  # [F, B]
+    rows = batch.fixed_rows("train", cfg.batch_examples)  # [F, B]
     v = torch.zeros(len(batch), cfg.restarts, len(batch.candidate_ids), device=batch.W_cand.device,
                     requires_grad=True)
     with FlopCounterMode(display=False) as counter:
