@@ -68,6 +68,8 @@ class FeatureBatch:
             start += len(f.train)
         self.targets = torch.cat(targets).to(device)  # [N]
         self.positive = self.targets > 0  # [N]
+        # host copies: exact scoring reads them per query on the host, where a device read would sync
+        self.targets_host, self.positive_host = self.targets.cpu(), self.positive.cpu()
         self.log_q = torch.stack(log_q)  # [F, C] mean log q over each feature's training examples
         # [F, C] how much more the model expects each token in the label slot after positives than after
         # negatives: its own guess at what the positives share, a source of starting tokens
@@ -96,7 +98,7 @@ class FeatureBatch:
 
     def _halves(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         """Split rows into two halves with (as near as possible) the same number of positives."""
-        positive = self.positive[rows.to(self.positive.device)].cpu()
+        positive = self.positive_host[rows]
         pos, neg = rows[positive], rows[~positive]
         n_pos, n_neg = (len(pos) + 1) // 2, (len(neg) + 1) // 2
         return torch.cat([pos[:n_pos], neg[:n_neg]]), torch.cat([pos[n_pos:], neg[n_neg:]])
@@ -202,14 +204,20 @@ class FeatureBatch:
         return self.balanced_loss(feature_of_label, token, answers)
 
     def balanced_loss(self, feature_of_label: Tensor, token: Tensor, answers: list[tuple]) -> Tensor:
-        """exact_loss from per-query (rows, answers) as hard_answers returns them. -> [Q]"""
-        losses = []
-        for rows, answer in answers:
-            pos = self.positive[rows.to(self.positive.device)].cpu()
-            loss = prediction_loss(answer, self.targets[rows.to(self.targets.device)].cpu())
-            losses.append(0.5 * loss[pos].mean() + 0.5 * loss[~pos].mean())
+        """exact_loss from per-query (rows, answers) as hard_answers returns them (on the host). -> [Q]"""
+        n_queries = len(answers)
+        rows = torch.cat([r for r, _ in answers])  # [M] all queries' rows, one after another
+        query = torch.repeat_interleave(torch.arange(n_queries), torch.tensor([len(r) for r, _ in answers]))
+        loss = prediction_loss(torch.cat([a for _, a in answers]), self.targets_host[rows])  # [M]
+        positive = self.positive_host[rows]
+
+        def mean_per_query(mask: Tensor) -> Tensor:  # [Q] mean loss over each query's rows in mask
+            total = torch.zeros(n_queries).index_add_(0, query[mask], loss[mask])
+            return total / torch.bincount(query[mask], minlength=n_queries)
+
         naturalness = -self.log_q[feature_of_label.to(self.log_q.device), token.to(self.log_q.device)].cpu()
-        return torch.stack(losses) + self.config.kl_weight * naturalness
+        prediction = 0.5 * mean_per_query(positive) + 0.5 * mean_per_query(~positive)
+        return prediction + self.config.kl_weight * naturalness
 
     def separation(self, feature_of_label: Tensor, token: Tensor) -> Tensor:
         """AUROC of each hard label's yes / no score on a few rows (PROBE_EXAMPLES): how well it ranks
@@ -221,7 +229,7 @@ class FeatureBatch:
         out = []
         for rows, answer in answers:
             score = answer if answer.dim() == 1 else answer[:, 0] - answer[:, 1]
-            out.append(auroc(score, self.positive[rows.to(self.positive.device)].cpu()))
+            out.append(auroc(score, self.positive_host[rows]))
         return torch.tensor(out)
 
 

@@ -44,15 +44,18 @@ def test_screen_and_confirm_halve_the_eval_rows(disc):  # noqa: F811
         assert abs(n_pos - int(batch.positive[confirm].sum())) <= 1
 
 
-def test_balanced_loss_is_the_class_balanced_mean(disc):  # noqa: F811
-    batch = make_batch(disc)
-    feature, token = torch.tensor([0, 1]), torch.tensor([4, 4])
-    answers = batch.hard_answers(feature, token, "eval")
-    for (rows, ans), got, f in zip(answers, batch.exact_loss(feature, token), feature.tolist()):
-        pos = batch.positive[rows]
-        loss = prediction_loss(ans, batch.targets[rows])
-        expected = 0.5 * loss[pos].mean() + 0.5 * loss[~pos].mean() - FAST.kl_weight * batch.log_q[f, 4]
-        assert float(got) == pytest.approx(float(expected), abs=1e-6)
+@pytest.mark.parametrize("readout", ["yes_no", "full_vocab"])
+def test_balanced_loss_is_the_class_balanced_mean(disc, readout):  # noqa: F811
+    batch = make_batch(disc, FAST.replace(readout=readout))
+    feature, token = torch.tensor([0, 1, 0, 1]), torch.tensor([4, 4, 7, 2])
+    for rowset in ("eval", "train"):
+        answers = batch.hard_answers(feature, token, rowset)
+        got = batch.exact_loss(feature, token, rowset)
+        for (rows, ans), g, f, t in zip(answers, got, feature.tolist(), token.tolist()):
+            pos = batch.positive[rows]
+            loss = prediction_loss(ans, batch.targets[rows])
+            expected = 0.5 * loss[pos].mean() + 0.5 * loss[~pos].mean() - FAST.kl_weight * batch.log_q[f, t]
+            assert float(g) == pytest.approx(float(expected), abs=1e-6)
 
 
 @pytest.mark.parametrize("confirm", [1, 3])
