@@ -48,7 +48,8 @@ def kv_bytes(disc: Discriminator, prefix_len: int) -> int:
 def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
                             free_bytes: int | None = None) -> int:
     """The number of features whose cached prefixes fit in MEMORY_FRACTION of the free memory, after a
-    reserve for the copies one scoring forward makes (1 to MAX_AUTO_BATCH)."""
+    reserve for the copies one scoring forward makes and the full-vocabulary logits of one prefix chunk
+    (1 to MAX_AUTO_BATCH)."""
     if not features:
         return 1
     stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
@@ -57,7 +58,8 @@ def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData]
     per_row = kv_bytes(disc, prefix_len)
     # a feature's cached prefixes, and their float32 next-token log-probs until they are averaged
     per_feature = max(len(f.train) for f in features) * (per_row + disc.d_vocab * 4)
-    reserve = 3 * config.max_rows_per_forward * per_row  # one scoring forward: prefix copies and their concat
+    # one scoring forward (prefix copies and their concat), and one prefix chunk's float32 logits and log q
+    reserve = config.max_rows_per_forward * (3 * per_row + 2 * disc.d_vocab * 4)
     free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
     budget = MEMORY_FRACTION * free - reserve
     return int(min(MAX_AUTO_BATCH, max(1, budget // per_feature)))

@@ -22,7 +22,7 @@ def test_batch_size_follows_free_memory(disc):  # noqa: F811
     assert sizes == sorted(sizes) and sizes[-1] == MAX_AUTO_BATCH
     free = 10**8
     prefix_len_bound = 64  # the tiny model's context
-    reserve = 3 * FAST.max_rows_per_forward * per_row * prefix_len_bound
+    reserve = FAST.max_rows_per_forward * (3 * per_row * prefix_len_bound + 2 * disc.d_vocab * 4)
     lower = (MEMORY_FRACTION * free - reserve) // (rows * (per_row * prefix_len_bound + disc.d_vocab * 4))
     assert sizes[2] >= min(MAX_AUTO_BATCH, lower)
 
