@@ -20,7 +20,7 @@ from sae_gd_labeler.feature_batch import FeatureBatch
 class DiscreteResult:
     tokens: torch.Tensor  # [F, R] final candidate indices
     losses: torch.Tensor  # [F, R] their exact loss on the evaluation rows
-    visited: list[dict[int, float]]  # per feature: every candidate index scored exactly -> its exact eval loss
+    visited: list[set[int]]  # per feature: every candidate index scored exactly
     iterations: torch.Tensor  # [F] iterations until every restart of the feature stopped improving
 
 
@@ -95,7 +95,7 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
         active[f_idx[~improved], r_idx[~improved]] = False
         iterations[f_idx.unique()] += 1
 
-    return DiscreteResult(tokens, losses, scored, iterations)
+    return DiscreteResult(tokens, losses, [set(d) for d in scored], iterations)
 
 
 def _screened(batch: FeatureBatch, scored: list[dict[int, float]], screened: list[dict[int, tuple]],

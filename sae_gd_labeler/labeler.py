@@ -19,7 +19,6 @@ from sae_gd_labeler.soft_search import soft_search, trajectory
 from sae_gd_labeler.vocab import candidate_token_ids, token_text
 
 N_REPORTED_CANDIDATES = 10
-RUNNERS_UP = 3  # the discrete search's best tokens besides its final ones, re-scored on all training examples
 
 
 def as_discriminator(discriminator: Discriminator | HookedTransformer) -> Discriminator:
@@ -124,8 +123,6 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
         steps += found.iterations
         for f in range(n_feat):
             pools[f].update(found.tokens[f].tolist())
-            # and the best other tokens the search scored, so that `candidates` shows runners-up
-            pools[f].update(sorted(found.visited[f], key=found.visited[f].get)[:RUNNERS_UP])
 
     feature_of = torch.tensor([f for f in range(n_feat) for _ in pools[f]])
     tokens = torch.tensor([t for f in range(n_feat) for t in sorted(pools[f])])
