@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 from sae_gd_labeler.bench.memory import PeakMemory
-from sae_gd_labeler.bench.speed import engine_speedup, time_engine
+from sae_gd_labeler.bench.speed import dtype_name, engine_speedup, sync, time_engine
 from sae_gd_labeler.bench.synthetic import random_discriminator, random_feature
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
@@ -111,15 +111,15 @@ def labeling_rate(name: str, device: str, dtype: torch.dtype, n_features: int, l
     features = {i: random_feature(disc, 96, 24, seed=i) for i in range(n_features)}
     config = config if config is not None else LabelerConfig()
     label_examples({-1: random_feature(disc, 96, 24, seed=-1)}, disc, config)  # warm-up, untimed
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     label_examples(features, disc, config)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - start
     layer = GPT2_SMALL_LAYER if name == "gpt2-small" else GEMMA_SCOPE_16K
     out = {"features": n_features, "seconds": seconds, "features_per_s": n_features / seconds,
            "projected_hours_per_layer": layer * seconds / n_features / 3600, "layer_features": layer,
-           "dtype": str(dtype).removeprefix("torch."), "config": config.to_dict()}
+           "dtype": dtype_name(dtype), "config": config.to_dict()}
     log(f"{name}: {n_features} features labeled in {seconds:.1f} s; a {layer}-feature layer would take "
         f"{out['projected_hours_per_layer']:.2f} h on {device}")
     return out
@@ -168,7 +168,7 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
     if peak_tflops is None:
         peak_tflops = known_peak_tflops(device, dtype)
     torch.manual_seed(0)
-    result: dict = {"device": device, "device_name": _device_name(device), "dtype": str(dtype).removeprefix("torch."),
+    result: dict = {"device": device, "device_name": _device_name(device), "dtype": dtype_name(dtype),
                     "quick": quick, "torch_threads": torch.get_num_threads()}
     if toy_world:
         result["toy_world"] = toy_world_speedup(quick, log)
@@ -193,7 +193,7 @@ def run_speed_bench(device: str = "cpu", quick: bool = False, log: Callable = pr
     })
     for key in ("gpt2_small_layer_projection", "gemma_2_2b_layer_projection"):
         if key in result:
-            result["summary"][f"{key}_hours"] = result[key]["projected_hours_per_layer"]
+            summary[f"{key}_hours"] = result[key]["projected_hours_per_layer"]
     return result
 
 
@@ -206,7 +206,7 @@ def known_peak_tflops(device: str, dtype: torch.dtype) -> float | None:
     """The bf16 matrix peak of a known CUDA device, else None (give --peak-tflops)."""
     if not device.startswith("cuda") or dtype != torch.bfloat16:
         return None
-    name = torch.cuda.get_device_name(torch.device(device))
+    name = _device_name(device)
     return next((peak for fragment, peak in BF16_PEAK_TFLOPS.items() if fragment in name), None)
 
 
@@ -214,11 +214,6 @@ def _device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
     return platform.processor() or platform.machine()
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(torch.device(device))
 
 
 def _rate(flags) -> float:

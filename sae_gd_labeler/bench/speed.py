@@ -24,20 +24,26 @@ from sae_gd_labeler.soft_search import soft_loss, soft_search
 from sae_gd_labeler.vocab import candidate_token_ids
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device | str) -> None:
+    """Wait for the device's queued work, so that a host timer measures it (a no-op off CUDA)."""
+    device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def time_reference(disc: Discriminator, features: Sequence[Sequence[Example]], steps: int,
                    batch_examples: int) -> dict[str, float]:
     settings = ReferenceSettings(steps=steps, batch=batch_examples)
-    _sync(disc.device)
+    sync(disc.device)
     with PeakMemory(disc.device) as mem:
         start = time.perf_counter()
         for examples in features:
             reference_label(disc, examples, settings)
-        _sync(disc.device)
+        sync(disc.device)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "feature_steps_per_s": len(features) * steps / seconds, "peak_mb": mem.peak_mb}
 
@@ -53,21 +59,21 @@ def time_engine(disc: Discriminator, features: Sequence[Sequence[Example]], step
     data = [FeatureData(i, list(f), []) for i, f in enumerate(features)]
     setup = loop = 0.0  # the one-off prefix pass, and the step loop
     loop_flops = 0
-    _sync(disc.device)
+    sync(disc.device)
     with PeakMemory(disc.device) as mem, disc.frozen():
         for s in range(0, len(data), feature_batch):
             start = time.perf_counter()
             batch = FeatureBatch(disc, data[s:s + feature_batch], candidates, cfg)
-            _sync(disc.device)
+            sync(disc.device)
             middle = time.perf_counter()
             soft_search(batch)
-            _sync(disc.device)
+            sync(disc.device)
             setup, loop = setup + middle - start, loop + time.perf_counter() - middle
             loop_flops += steps * step_flops(batch)  # counted after the timing, outside it
     seconds = setup + loop
     return {"seconds": seconds, "feature_steps_per_s": len(features) * steps / seconds, "peak_mb": mem.peak_mb,
             "setup_seconds": setup, "loop_s_per_feature_step": loop / (len(features) * steps),
-            "loop_tflops_per_s": loop_flops / loop / 1e12, "dtype": str(disc.W_E.dtype).removeprefix("torch."),
+            "loop_tflops_per_s": loop_flops / loop / 1e12, "dtype": dtype_name(disc.W_E.dtype),
             "n_candidates": len(candidates)}
 
 
