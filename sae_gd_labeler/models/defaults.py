@@ -1,0 +1,22 @@
+"""The discriminator template and readout chosen, by measurement, for each packaged model.
+
+`Discriminator(load_packaged_model(name))` uses these with no other argument. The figures that chose them
+come from `sae-gd-labeler bench-readouts` (see README, "Real models").
+"""
+
+from __future__ import annotations
+
+from transformer_lens import HookedTransformer
+
+from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+
+# model_name (as load_packaged_model sets it in cfg.model_name) -> the template of its default readout
+DEFAULT_TEMPLATES: dict[str, PromptTemplate | AnswerTemplate] = {
+    "smollm2-135m-instruct": AnswerTemplate(),
+    "gemma-3-270m": AnswerTemplate(),
+}
+
+
+def packaged_default_template(model: HookedTransformer) -> PromptTemplate | AnswerTemplate | None:
+    """The default template of a packaged model, None for any other model."""
+    return DEFAULT_TEMPLATES.get(getattr(model.cfg, "model_name", None))
