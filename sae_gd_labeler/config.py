@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 METHODS = ("discrete", "soft", "hybrid")
-READOUTS = ("yes_no", "full_vocab")
+READOUTS = ("auto", "yes_no", "full_vocab", "answer")
 VOCABS = ("words", "all")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -46,7 +46,11 @@ class LabelerConfig:
     start_prior: int = 16  # and the tokens the discriminator expects in the label slot after positive
     #                        examples more than after negative ones
     # -- objective ------------------------------------------------------------------------------------
-    readout: str = "yes_no"  # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE
+    # "auto": what the discriminator's template asks for ("answer" for an AnswerTemplate, else "yes_no");
+    # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE over the whole vocabulary;
+    # "answer": label-as-answer, every one-token candidate scored exactly and calibrated (no search: `method`
+    # and the search settings do not apply)
+    readout: str = "auto"
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
     activation_threshold: float = 0.0  # an example is positive when its activation is above this
     soft_targets: bool = False  # targets activation / max activation instead of 0 / 1

@@ -1,4 +1,8 @@
-"""A frozen TransformerLens LM that answers "is <token> an example of <label>?" with a yes / no logit.
+"""A frozen TransformerLens LM that judges examples against a label.
+
+Two readouts: the yes / no question ("is <token> an example of <label>?", `PromptTemplate`), read as
+logit(yes) - logit(no); and label-as-answer (`AnswerTemplate`), read as how much more likely the label is
+after the example than after a neutral filler (`answer_score`, `label_slot_log_probs`).
 
 A prompt is [BOS] + prefix(context, token) + label + suffix. The prefix depends only on the example, so
 its keys and values are computed once (`cache_prefixes`) and every label is scored by running only the
@@ -22,7 +26,9 @@ from transformer_lens.utilities import apply_softcap
 
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.shared_prefix import max_blocks, shared_prefix_hooks, shared_prefix_supported
-from sae_gd_labeler.template import PromptTemplate
+from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+
+LOGIT_BUDGET = 2**26  # float32 full-vocabulary logits per forward chunk (256 MB): rows = budget // d_vocab
 
 
 @dataclass
@@ -36,6 +42,13 @@ class PrefixCache:
 
     def __len__(self) -> int:
         return self.mask.shape[0]
+
+    def expand(self, n: int) -> PrefixCache:
+        """A one-row cache seen as n rows (views, no copies): a prefix that every row shares."""
+        if len(self) != 1:
+            raise ValueError(f"expand needs a one-row cache, this one has {len(self)} rows")
+        return PrefixCache([k.expand(n, *k.shape[1:]) for k in self.keys],
+                           [v.expand(n, *v.shape[1:]) for v in self.values], self.mask.expand(n, -1))
 
     def select(self, rows: Tensor) -> PrefixCache:
         """The prefixes of `rows` (indices into this cache, repeats allowed), in that order."""
@@ -53,9 +66,10 @@ class PrefixCache:
 
 
 class Discriminator:
-    """Wraps a `HookedTransformer` (any architecture it supports) and a `PromptTemplate`."""
+    """Wraps a `HookedTransformer` (any architecture it supports) and a `PromptTemplate` (yes / no readout)
+    or an `AnswerTemplate` (label-as-answer readout)."""
 
-    def __init__(self, model: HookedTransformer, template: PromptTemplate | None = None):
+    def __init__(self, model: HookedTransformer, template: PromptTemplate | AnswerTemplate | None = None):
         if not isinstance(model, HookedTransformer):
             raise ValueError(f"Discriminator needs a transformer_lens HookedTransformer, got {type(model).__name__}")
         tokenizer = model.tokenizer
@@ -68,9 +82,12 @@ class Discriminator:
                              "model.to(dtype), which updates both, not model.half() / model.bfloat16()")
         self.model = model
         self.tokenizer = tokenizer
-        self.template = template if template is not None else PromptTemplate.default_for(tokenizer)
+        self.template = template if template is not None else default_template(model)
         self.template.validate(tokenizer)
-        self.yes_id, self.no_id = self.template.answer_ids(tokenizer)
+        if isinstance(self.template, AnswerTemplate):  # no question: the label itself is the answer
+            self.yes_id, self.no_id = None, None
+        else:
+            self.yes_id, self.no_id = self.template.answer_ids(tokenizer)
         self.suffix_ids = self._encode(self.template.suffix)
         bos = tokenizer.bos_token_id
         self.bos_ids = [bos] if (bos is not None and model.cfg.default_prepend_bos) else []
@@ -100,6 +117,11 @@ class Discriminator:
                 p.requires_grad_(True)
 
     # -- basic facts ----------------------------------------------------------------------------------
+    @property
+    def readout(self) -> str:
+        """The readout the template asks for: "answer" (label-as-answer) or "yes_no"."""
+        return "answer" if isinstance(self.template, AnswerTemplate) else "yes_no"
+
     @property
     def device(self) -> torch.device:
         return self.model.W_E.device
@@ -285,6 +307,100 @@ class Discriminator:
         answer = self._answer(last, full_vocab)
         return answer.view(n, q, *answer.shape[1:])
 
+    # -- label-as-answer --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def label_slot_log_probs(self, examples: Sequence[Example], token_ids: Tensor | None = None,
+                             max_rows: int = 1024, neutral: bool = False) -> Tensor:
+        """log P(t | prefix(example)) at the label slot, [N, C] float32 for token_ids [C] (None: all).
+
+        The template's head (the few-shot part before the first example slot) runs once and its keys /
+        values are shared by every row; each row runs only its own example part. With neutral=True the
+        rows are the neutral prefix alone, [1, C]."""
+        if not isinstance(self.template, AnswerTemplate):
+            raise ValueError("label_slot_log_probs needs an AnswerTemplate (the label-as-answer readout); this "
+                             "discriminator asks a yes / no question")
+        if neutral:
+            texts = [self.template.neutral_prefix()]
+        elif len(examples) == 0:
+            raise ValueError("label_slot_log_probs needs at least one example")
+        else:
+            texts = [self.template.prefix(ex.context, ex.token) for ex in examples]
+        unique = sorted(set(texts))  # features often share examples (and benchmarks their words): run each once
+        if len(unique) < len(texts):
+            where = {t: i for i, t in enumerate(unique)}
+            rows = torch.tensor([where[t] for t in texts], device=self.device)
+            return self._slot_log_probs(unique, token_ids, max_rows).index_select(0, rows)
+        return self._slot_log_probs(texts, token_ids, max_rows)
+
+    @torch.no_grad()
+    def _text_log_prob(self, examples: Sequence[Example], label_ids: list[int], neutral: bool = False) -> Tensor:
+        """log P(label tokens | prefix(example)), the tokens' log-probs summed, [N] (neutral: [1])."""
+        texts = ([self.template.neutral_prefix()] if neutral
+                 else [self.template.prefix(ex.context, ex.token) for ex in examples])
+        # teacher forcing: row = example part + all label tokens but the last; log p of token j is read at the
+        # position before it
+        return self._slot_log_probs(texts, None, 1024, continuation=label_ids[:-1], read=label_ids)
+
+    def _slot_log_probs(self, texts: list[str], token_ids: Tensor | None, max_rows: int,
+                        continuation: list[int] | None = None, read: list[int] | None = None) -> Tensor:
+        """[N, C] log-probs at the label slot; with `read` (label token ids), the summed log-probs of those
+        tokens after `continuation` (the same ids less the last) instead, [N]."""
+        head_text = self.template.head
+        head_ids = self.bos_ids + self._encode(head_text)
+        rows = [self._encode(t[len(head_text):]) + list(continuation or []) for t in texts]
+        width = max(len(r) for r in rows)
+        if len(head_ids) + width > self.model.cfg.n_ctx:
+            raise ValueError(f"a prompt of {len(head_ids) + width} tokens exceeds the discriminator's context "
+                             f"of {self.model.cfg.n_ctx}; shorten the example contexts or the template")
+        head = self.cache_token_rows([head_ids]) if head_ids else None
+        if token_ids is not None:
+            token_ids = token_ids.to(self.device)
+        per_forward = max(1, min(max_rows, LOGIT_BUDGET // self.d_vocab))
+        out = []
+        for start in range(0, len(rows), per_forward):
+            chunk = rows[start:start + per_forward]
+            tokens = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, r in enumerate(chunk):  # right-padded: the padding comes after every real token
+                tokens[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+                mask[i, :len(r)] = 1
+            tokens, mask = tokens.to(self.device), mask.to(self.device)
+            kv = head.expand(len(chunk)).frozen_kv_cache() if head is not None else None
+            resid = self.model(tokens, attention_mask=mask, past_kv_cache=kv,
+                               stop_at_layer=self.model.cfg.n_layers)  # [n, width, d_model]
+            if read is not None:  # the positions that predict each label token: the last len(read) inputs
+                lengths = mask.sum(1)  # [n]
+                at = lengths[:, None] - len(read) + torch.arange(len(read), device=self.device)  # [n, L]
+                hidden = resid.gather(1, at[..., None].expand(-1, -1, resid.shape[-1]))  # [n, L, d_model]
+                log_p = self._unembed(hidden).log_softmax(-1)  # [n, L, d_vocab]
+                ids = torch.tensor(read, device=self.device)
+                out.append(log_p.gather(2, ids.expand(len(chunk), -1)[..., None])[..., 0].sum(-1))  # [n]
+                continue
+            last = resid[torch.arange(len(chunk), device=self.device), mask.sum(1) - 1]  # [n, d_model]
+            log_p = self._unembed(last).log_softmax(-1)  # [n, d_vocab]
+            out.append(log_p if token_ids is None else log_p.index_select(1, token_ids))
+        return torch.cat(out)
+
+    def answer_score(self, examples: Sequence[Example], label: str | Tensor) -> Tensor:
+        """log P(label | example) - log P(label | neutral) at the label slot, [N] float32.
+
+        `label` is a string (of any number of tokens: their log-probs add up) or probabilities over the
+        vocabulary [d_vocab] (or [1, d_vocab]); a soft label scores the p-weighted mean of the one-token
+        scores, which is differentiable in p and exactly the hard score for a one-hot p."""
+        if isinstance(label, str):
+            ids = self.label_ids(label)
+            if len(ids) > 1:
+                return self._text_log_prob(examples, ids) - self._text_log_prob([], ids, neutral=True)
+            probs = torch.zeros(self.d_vocab, device=self.device)
+            probs[ids[0]] = 1.0
+        else:
+            probs = self._check_probs(label)
+            if probs.shape[0] != 1:
+                raise ValueError(f"the label-as-answer readout scores one-slot labels, got {probs.shape[0]} slots")
+            probs = probs[0]
+        scores = self.label_slot_log_probs(examples) - self.label_slot_log_probs([], neutral=True)  # [N, d_vocab]
+        return scores @ probs.float()
+
     def yes_no_logit(self, examples: Sequence[Example], label: str | Tensor, use_cache: bool = True) -> Tensor:
         """logit(yes) - logit(no) at the answer position for every example, given one label.
 
@@ -293,6 +409,9 @@ class Discriminator:
         """
         if len(examples) == 0:
             raise ValueError("yes_no_logit needs at least one example")
+        if self.yes_id is None:
+            raise ValueError("this discriminator uses the label-as-answer readout (an AnswerTemplate); score "
+                             "labels with answer_score, or give it a PromptTemplate for yes / no questions")
         if isinstance(label, str):
             ids = torch.tensor(self.label_ids(label), device=self.device)
             label_tokens, label_embeds = ids.expand(len(examples), -1), None
@@ -330,3 +449,12 @@ class Discriminator:
         if not torch.isfinite(probs).all():
             raise ValueError("the probability label contains NaN or infinite values")
         return probs.to(self.device)
+
+
+def default_template(model: HookedTransformer) -> PromptTemplate | AnswerTemplate:
+    """The measured default of a packaged model (see sae_gd_labeler.models), else the yes / no question:
+    as a chat turn when the tokenizer has a chat template, as a base-model prompt otherwise."""
+    from sae_gd_labeler.models.defaults import packaged_default_template
+
+    template = packaged_default_template(model)
+    return template if template is not None else PromptTemplate.default_for(model.tokenizer)

@@ -7,12 +7,13 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from transformer_lens import HookedTransformer
 
+from sae_gd_labeler.answer_search import label_batch_by_answer
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discrete_search import discrete_search, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
-from sae_gd_labeler.memory_budget import auto_feature_batch_size
+from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
 from sae_gd_labeler.soft_search import soft_search, trajectory
@@ -45,6 +46,7 @@ def label_examples(
                          f"{type(examples_by_feature).__name__}")
     disc = as_discriminator(discriminator)
     check_placement(disc, config)
+    config = config.replace(readout=resolve_readout(config, disc))
     for feature, examples in examples_by_feature.items():
         check_examples(feature, examples, config.activation_threshold)
     if heldout is not None:
@@ -62,14 +64,30 @@ def label_examples(
             results[feature] = data
         else:
             ready.append(data)
+    answer = config.readout == "answer"
     size = config.feature_batch_size
     if size == "auto":
-        size = auto_feature_batch_size(disc, ready, config)
+        size = (auto_answer_batch_size if answer else auto_feature_batch_size)(disc, ready, config, len(candidates))
     with disc.frozen():
         for start in range(0, len(ready), size):
             chunk = ready[start:start + size]
-            results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
+            if answer:
+                results.update(label_batch_by_answer(disc, chunk, candidates, config))
+            else:
+                results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
     return {feature: results[feature] for feature in examples_by_feature}
+
+
+def resolve_readout(config: LabelerConfig, disc: Discriminator) -> str:
+    """config.readout, with "auto" resolved to what the discriminator's template asks for; a readout the
+    template cannot give is refused."""
+    if config.readout == "auto":
+        return disc.readout
+    if (config.readout == "answer") != (disc.readout == "answer"):
+        raise ValueError(f"LabelerConfig.readout={config.readout!r} does not fit the discriminator's "
+                         f"{type(disc.template).__name__}: the 'answer' readout needs an AnswerTemplate, "
+                         "'yes_no' and 'full_vocab' a PromptTemplate; leave readout='auto' to follow the template")
+    return config.readout
 
 
 def check_placement(disc: Discriminator, config: LabelerConfig) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.discriminator import LOGIT_BUDGET, Discriminator
 from sae_gd_labeler.feature_batch import FeatureData
 
 MAX_AUTO_BATCH = 64  # beyond this a batch gains little speed and holds its results back longer
@@ -45,8 +45,16 @@ def kv_bytes(disc: Discriminator, prefix_len: int) -> int:
     return cfg.n_layers * 2 * prefix_len * n_kv_heads * cfg.d_head * disc.W_E.element_size()
 
 
+def grad_row_bytes(disc: Discriminator, prefix_len: int) -> int:
+    """What one cached prefix costs in a forward that keeps gradients (the label's): every layer saves the
+    keys and values it attended to for the backward pass, expanded to all query heads (TransformerLens repeats
+    a grouped-query model's key / value heads), and the copy the cache made of them."""
+    cfg = disc.model.cfg
+    return 2 * cfg.n_layers * 2 * prefix_len * cfg.n_heads * cfg.d_head * disc.W_E.element_size()
+
+
 def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                            free_bytes: int | None = None) -> int:
+                            n_candidates: int | None = None, free_bytes: int | None = None) -> int:
     """The number of features whose cached prefixes fit in MEMORY_FRACTION of the free memory, after a
     reserve for the copies one scoring forward makes and the full-vocabulary logits of one prefix chunk
     (1 to MAX_AUTO_BATCH)."""
@@ -56,10 +64,27 @@ def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData]
     sample = [ex for f in features for ex in f.train][::stride][:PREFIX_SAMPLE]
     prefix_len = int(max(len(ids) for ids in disc.prefix_ids(sample)) * PREFIX_MARGIN) + 1
     per_row = kv_bytes(disc, prefix_len)
-    # a feature's cached prefixes, and their float32 next-token log-probs until they are averaged
-    per_feature = max(len(f.train) for f in features) * (per_row + disc.d_vocab * 4)
+    # a feature's cached prefixes, and their float32 next-token log-probs until they are averaged; and its
+    # rows in the largest forward with gradients (the start gradient over the eval rows)
+    per_feature = (max(len(f.train) for f in features) * (per_row + disc.d_vocab * 4)
+                   + min(config.eval_examples, max(len(f.train) for f in features)) * grad_row_bytes(disc, prefix_len))
     # one scoring forward (prefix copies and their concat), and one prefix chunk's float32 logits and log q
     reserve = config.max_rows_per_forward * (3 * per_row + 2 * disc.d_vocab * 4)
+    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
+    budget = MEMORY_FRACTION * free - reserve
+    return int(min(MAX_AUTO_BATCH, max(1, budget // per_feature)))
+
+
+def auto_answer_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                           n_candidates: int, free_bytes: int | None = None) -> int:
+    """The label-as-answer readout keeps no key / value cache: a batch holds the float32 log-probs of every
+    candidate at each example's label slot, [examples, candidates]. Reserve: one forward chunk's
+    full-vocabulary logits and log-probs, and the calibration's temporaries for one feature."""
+    if not features:
+        return 1
+    n_examples = max(len(f.train) + len(f.heldout) for f in features)
+    per_feature = n_examples * n_candidates * 4
+    reserve = 2 * LOGIT_BUDGET * 4 + 8 * per_feature
     free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
     budget = MEMORY_FRACTION * free - reserve
     return int(min(MAX_AUTO_BATCH, max(1, budget // per_feature)))

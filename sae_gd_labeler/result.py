@@ -36,6 +36,8 @@ class FeatureLabel:
     steps: int = 0
     status: str = "ok"
     trajectory: dict[str, list[float]] | None = None  # soft phase: p(top tokens) over steps
+    # likelihood readouts: the fitted map from the label's raw score to the logit of "the feature fires"
+    calibration: dict[str, float] | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:

@@ -1,4 +1,5 @@
-"""The question put to the discriminator: "is <token> (in <context>) an example of <label>?"."""
+"""What the discriminator is asked: a yes / no question about the label (`PromptTemplate`), or a cloze
+prompt whose answer is the label itself (`AnswerTemplate`)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,65 @@ class PromptTemplate:
         if getattr(tokenizer, "chat_template", None):
             return cls.for_chat_model(tokenizer)
         return cls.for_base_model()
+
+
+CLOZE_TEXT = ("Word: hammer\nCategory: tool\n\nWord: piano\nCategory: instrument\n\nWord: apple\nCategory: fruit"
+              "\n\nWord: {token}\nCategory: {label}")
+
+
+@dataclass(frozen=True)
+class AnswerTemplate:
+    """A cloze prompt that ends in the label slot: the label is what the discriminator is asked to produce.
+
+    score(example, label) = log P(label | prompt(example)) - log P(label | prompt(neutral)): how much more
+    the discriminator expects the label after this example than after a neutral filler (`neutral` fills both
+    `{context}` and `{token}`). One forward per example gives the score of every one-token label at once.
+    `{context}` is optional (the few-shot cloze works on words alone).
+    """
+
+    text: str = CLOZE_TEXT
+    neutral: str = "N/A"
+
+    def __post_init__(self):
+        for slot, allowed in ((TOKEN, (1,)), (LABEL, (1,)), (CONTEXT, (0, 1))):
+            n = self.text.count(slot)
+            if n not in allowed:
+                raise ValueError(f"AnswerTemplate.text must contain {slot} {' or '.join(map(str, allowed))} "
+                                 f"time(s), found it {n} times in {self.text!r}")
+        if not self.text.endswith(LABEL):
+            raise ValueError("AnswerTemplate.text must end with {label}: the label is the answer the discriminator "
+                             f"is asked to produce; got {self.text!r}")
+        if not self.neutral.strip():
+            raise ValueError("AnswerTemplate.neutral must be a non-empty filler such as 'N/A'")
+
+    @property
+    def label_lead(self) -> str:
+        """The whitespace just before `{label}`, tokenized together with the label."""
+        head = self.text[: self.text.index(LABEL)]
+        return head[len(head.rstrip()):]
+
+    @property
+    def suffix(self) -> str:
+        return ""
+
+    @property
+    def head(self) -> str:
+        """The text before the first example slot (the few-shot part), the same for every example: it runs
+        once. Its trailing whitespace goes with the example part, as a tokenizer would split it."""
+        first = min(self.text.index(s) for s in (CONTEXT, TOKEN) if s in self.text)
+        return self.text[:first].rstrip()
+
+    def prefix(self, context: str, token: str) -> str:
+        head = self.text[: self.text.index(LABEL)].rstrip()
+        return _SLOT.sub(lambda m: context if m.group(0) == CONTEXT else token, head)
+
+    def neutral_prefix(self) -> str:
+        return self.prefix(self.neutral, self.neutral)
+
+    def render(self, context: str, token: str, label: str) -> str:
+        return self.prefix(context, token) + self.label_lead + label
+
+    def validate(self, tokenizer) -> None:
+        if tokenizer is None:
+            raise ValueError("the discriminator model has no tokenizer; build it with one "
+                             "(HookedTransformer(cfg, tokenizer=...)) or call model.set_tokenizer(...)")

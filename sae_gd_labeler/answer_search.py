@@ -1,0 +1,91 @@
+"""Labels with the label-as-answer readout: every one-token candidate is scored exactly, all at once.
+
+With an `AnswerTemplate` the label is what the discriminator is asked to produce after the example, so one
+forward per example gives the score of every candidate token (its log-probability at the label slot,
+minus that after a neutral filler). No search is needed: each candidate gets its own calibration (scale
+and bias, see calibration) and its exact loss, and the lowest is the label. The loss is the same as the
+other readouts' (class-balanced cross-entropy of the predicted firing, + kl_weight * naturalness), with
+naturalness = -mean log q(label) over the positive examples: how readily the discriminator itself says the
+label after the examples it should describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import torch
+
+from sae_gd_labeler.calibration import fit_calibration
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.feature_batch import FeatureData
+from sae_gd_labeler.metrics import classification_metrics
+from sae_gd_labeler.objective import targets_from_activations
+from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.vocab import token_text
+
+N_REPORTED_CANDIDATES = 10
+
+
+@torch.no_grad()
+def answer_losses(disc: Discriminator, data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor,
+                  config: LabelerConfig):
+    """Exact losses of every candidate for one feature. log_p [n, C] at its training examples' label slots,
+    neutral [C] after the neutral filler. -> (loss [C], Calibration)"""
+    acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
+    target = targets_from_activations(acts, config.activation_threshold, config.soft_targets)
+    positive = (acts > config.activation_threshold).to(log_p.device)
+    calibration = fit_calibration(log_p - neutral, target)  # [C]
+    naturalness = -log_p[positive].mean(0)  # [C]
+    return calibration.loss + config.kl_weight * naturalness, calibration
+
+
+@torch.no_grad()
+def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], candidate_ids: torch.Tensor,
+                          config: LabelerConfig) -> dict[Hashable, FeatureLabel]:
+    max_rows = config.max_rows_per_forward
+    candidate_ids = candidate_ids.to(disc.device)
+    neutral = disc.label_slot_log_probs([], candidate_ids, neutral=True)[0]  # [C]
+    train = disc.label_slot_log_probs([ex for f in features for ex in f.train], candidate_ids, max_rows)  # [N, C]
+    heldout_examples = [ex for f in features for ex in f.heldout]
+    heldout = disc.label_slot_log_probs(heldout_examples, candidate_ids, max_rows) if heldout_examples else None
+    results, start, held_start = {}, 0, 0
+    for data in features:
+        log_p = train[start:start + len(data.train)]  # [n, C]
+        start += len(data.train)
+        loss, calibration = answer_losses(disc, data, log_p, neutral, config)
+        order = loss.argsort()[:N_REPORTED_CANDIDATES].tolist()
+        best = order[0]
+        ids = [int(candidate_ids[i]) for i in order]
+        scale, bias = float(calibration.scale[best]), float(calibration.bias[best])
+        metrics = {}
+        if data.heldout:
+            held = heldout[held_start:held_start + len(data.heldout), best] - neutral[best]  # [h]
+            held_start += len(data.heldout)
+            truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
+            metrics = classification_metrics(scale * held + bias, truth)
+        n_pos = sum(ex.activation > config.activation_threshold for ex in data.train)
+        results[data.feature] = FeatureLabel(
+            feature=data.feature,
+            label=token_text(disc, [ids[0]]),
+            token_ids=(ids[0],),
+            candidates=[Candidate(token_text(disc, [t]), (t,), float(loss[i])) for t, i in zip(ids, order)],
+            metrics=metrics,
+            n_positive=n_pos,
+            n_negative=len(data.train) - n_pos,
+            calibration={"scale": scale, "bias": bias},
+        )
+    return results
+
+
+@torch.no_grad()
+def text_label_metrics(disc: Discriminator, data: FeatureData, label: str, config: LabelerConfig) -> dict[str, float]:
+    """Held-out metrics of any text label (one or more tokens) under the label-as-answer readout, calibrated on
+    the training examples exactly as the labeler calibrates its own labels."""
+    threshold = config.activation_threshold
+    acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
+    target = targets_from_activations(acts, threshold, config.soft_targets)
+    calibration = fit_calibration(disc.answer_score(data.train, label)[:, None], target)
+    held = disc.answer_score(data.heldout, label)  # [h]
+    truth = torch.tensor([ex.activation > threshold for ex in data.heldout])
+    return classification_metrics(calibration.scale[0] * held + calibration.bias[0], truth)
