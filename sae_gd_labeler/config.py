@@ -9,7 +9,7 @@ from typing import Any
 
 METHODS = ("discrete", "soft", "hybrid")
 READOUTS = ("auto", "yes_no", "full_vocab", "answer")
-VOCABS = ("words", "all")
+VOCABS = ("auto", "words", "dictionary", "all")  # see sae_gd_labeler.vocab.candidate_token_ids
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -42,7 +42,8 @@ class LabelerConfig:
     discrete_confirm: int = 2  # of those, the best on half the eval examples that are scored on all of them
     discrete_max_iters: int = 20
     start_probes: int = 32  # random tokens ranked by separation to pick the restarts' starting tokens
-    start_guided: int = 4  # and the tokens the gradient at the uniform soft label favours most (>= restarts)
+    start_guided: int = 16  # and the tokens the gradient at the uniform soft label and the prior contrast
+    #                         together favour most (>= restarts; see discrete_search.guide)
     start_prior: int = 16  # and the tokens the discriminator expects in the label slot after positive
     #                        examples more than after negative ones
     # -- objective ------------------------------------------------------------------------------------
@@ -61,7 +62,12 @@ class LabelerConfig:
     batch_examples: int = 16  # examples per feature per gradient step, half positive, half negative
     eval_examples: int = 32  # training examples on which discrete proposals are scored exactly
     # -- vocabulary -----------------------------------------------------------------------------------
-    candidate_vocab: Any = "words"  # "words", "all", or an explicit sequence of words / token ids
+    # "words": word tokens that round-trip in the label slot (on a subword tokenizer, word pieces such as
+    # " desp" too); "dictionary": of those, English words (WordNet list) and words of non-Latin scripts;
+    # "auto": "dictionary" for tokenizers of >= 10,000 tokens (real subword vocabularies), else "words"
+    # (word-level toy tokenizers, whose words need not be English); "all": every non-special token;
+    # or an explicit sequence of words / token ids (see sae_gd_labeler.vocab.candidate_token_ids)
+    candidate_vocab: Any = "auto"
     # -- hardware -------------------------------------------------------------------------------------
     feature_batch_size: int | str = "auto"  # features optimised together; "auto": as many as half the
     # free memory holds (see memory_budget), at most 64
@@ -103,8 +109,8 @@ class LabelerConfig:
         if isinstance(vocab, str):
             _choice("candidate_vocab", vocab, VOCABS)
         elif not isinstance(vocab, Sequence) or len(vocab) == 0:
-            raise ValueError("LabelerConfig.candidate_vocab must be 'words', 'all' or a non-empty sequence "
-                             f"of words / token ids, got {vocab!r}")
+            raise ValueError(f"LabelerConfig.candidate_vocab must be one of {list(VOCABS)} or a non-empty "
+                             f"sequence of words / token ids, got {vocab!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -1,50 +1,88 @@
-"""Which tokens may be a label: by default word-like tokens, never special or punctuation-only ones."""
+"""Which tokens may be a label: by default whole words, never special, punctuation-only or word-piece tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from sae_gd_labeler.config import VOCABS
 from sae_gd_labeler.discriminator import Discriminator
 
+SUBWORD_VOCAB_SIZE = 10_000  # "auto": a tokenizer this large is a real subword (BPE / unigram) vocabulary
 
-def candidate_token_ids(discriminator: Discriminator, spec: str | Sequence[str | int] = "words") -> Tensor:
+
+def candidate_token_ids(discriminator: Discriminator, spec: str | Sequence[str | int] = "auto") -> Tensor:
     """Sorted token ids [C] that a label may use.
 
-    "words": tokens whose text is a word (letters of any script, e.g. " animal" or "中文") and that
-             are exactly how that word tokenizes in the label slot, so a hard label round-trips as text.
-    "all":   every token but the special ones.
+    "words":      tokens whose text is a word (letters of any script, e.g. " animal" or "中文") and that
+                  are exactly how that word tokenizes in the label slot, so a hard label round-trips as text.
+                  On a subword tokenizer this still keeps word-initial pieces (" desp", " autom").
+    "dictionary": the "words" tokens whose text is an English word, any case, per the shipped WordNet word
+                  list (`sae_gd_labeler.data.english_words`), plus every "words" token written entirely in a
+                  non-Latin script ("中文", Cyrillic), which an English list cannot judge. Drops the pieces,
+                  and also non-English words in Latin script.
+    "auto":       "dictionary" when the tokenizer has at least 10,000 tokens (a real subword vocabulary),
+                  else "words": small word-level tokenizers (the toy world's, the tests') have invented
+                  words that are not English but are whole words all the same.
+    "all":        every token but the special ones.
     a sequence: these words (each must be a single token in the label slot) or token ids.
     """
     tokenizer = discriminator.tokenizer
     n = min(len(tokenizer), discriminator.d_vocab)
     special = set(tokenizer.all_special_ids)
+    if isinstance(spec, str) and spec == "auto":
+        spec = auto_vocab(discriminator)
     if isinstance(spec, str) and spec == "all":
         ids = [i for i in range(n) if i not in special]
     elif isinstance(spec, str) and spec == "words":
         ids = _word_ids(discriminator, n, special)
+    elif isinstance(spec, str) and spec == "dictionary":
+        ids = _word_ids(discriminator, n, special, accept=_english_or_non_latin())
     elif isinstance(spec, str):
-        raise ValueError(f"candidate vocabulary must be 'words', 'all' or a sequence, got {spec!r}")
+        raise ValueError(f"candidate vocabulary must be one of {list(VOCABS)} or a sequence of words / token ids, "
+                         f"got {spec!r}")
     else:
         ids = [_one_id(discriminator, item, n) for item in spec]
     ids = sorted(set(ids))
     if not ids:
         raise ValueError(f"the candidate vocabulary {spec!r} is empty for this tokenizer; use "
-                         "candidate_vocab='all' or give the label words explicitly")
+                         "candidate_vocab='words' or 'all', or give the label words explicitly")
     return torch.tensor(ids, dtype=torch.long, device=discriminator.device)
 
 
-def _word_ids(discriminator: Discriminator, n: int, special: set[int]) -> list[int]:
+def _word_ids(discriminator: Discriminator, n: int, special: set[int],
+              accept: Callable[[str], bool] | None = None) -> list[int]:
+    """The "words" ids, less those whose stripped text `accept` rejects (checked first: re-encoding is the slow
+    part)."""
     texts = discriminator.tokenizer.batch_decode([[i] for i in range(n)])
     words = [t.strip() for t in texts]
     lead = discriminator.template.label_lead
-    keep = [i for i, w in enumerate(words) if i not in special and w.isalpha()]
+    keep = [i for i, w in enumerate(words)
+            if i not in special and w.isalpha() and (accept is None or accept(w))]
     if not keep:
         return []
     encoded = discriminator.tokenizer([lead + words[i] for i in keep], add_special_tokens=False)["input_ids"]
     return [i for i, enc in zip(keep, encoded) if list(enc) == [i]]
+
+
+def auto_vocab(discriminator: Discriminator) -> str:
+    """What "auto" means for this discriminator: "dictionary" or "words" (see `candidate_token_ids`)."""
+    return "dictionary" if len(discriminator.tokenizer) >= SUBWORD_VOCAB_SIZE else "words"
+
+
+def _english_or_non_latin() -> Callable[[str], bool]:
+    from sae_gd_labeler.data.english_words import english_words  # the list is read only when asked for
+
+    english = english_words()
+    return lambda word: word.lower() in english or _non_latin(word)
+
+
+def _non_latin(word: str) -> bool:
+    """No letter of `word` is Latin: a word of another script, which the English list says nothing about."""
+    return all(not unicodedata.name(c, "").startswith("LATIN") for c in word)
 
 
 def _one_id(discriminator: Discriminator, item: str | int, n: int) -> int:
