@@ -13,7 +13,7 @@ from sae_gd_labeler.discrete_search import discrete_search, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
-from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size
+from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
 from sae_gd_labeler.soft_search import soft_search, trajectory
@@ -65,6 +65,8 @@ def label_examples(
         else:
             ready.append(data)
     answer = config.readout == "answer"
+    if not answer:
+        config = config.replace(max_rows_per_forward=rows_per_forward(disc, ready, config))
     size = config.feature_batch_size
     if size == "auto":
         size = (auto_answer_batch_size if answer else auto_feature_batch_size)(disc, ready, config, len(candidates))

@@ -53,6 +53,26 @@ def grad_row_bytes(disc: Discriminator, prefix_len: int) -> int:
     return 2 * cfg.n_layers * 2 * prefix_len * cfg.n_heads * cfg.d_head * disc.W_E.element_size()
 
 
+def estimated_prefix_len(disc: Discriminator, features: Sequence[FeatureData]) -> int:
+    """The longest cached prefix, estimated from a sample of the examples (with a margin)."""
+    stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
+    sample = [ex for f in features for ex in f.train][::stride][:PREFIX_SAMPLE]
+    return int(max(len(ids) for ids in disc.prefix_ids(sample)) * PREFIX_MARGIN) + 1
+
+
+def rows_per_forward(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                     free_bytes: int | None = None) -> int:
+    """config.max_rows_per_forward, lowered where one scoring forward's copies of its cached prefixes (the
+    selected rows, their concatenation with the new positions, the key / value heads repeated for
+    grouped-query attention: 3 copies) would take more than a quarter of MEMORY_FRACTION of the free memory.
+    A real model's long prompts make a row MBs (SmolLM2's chat prompt: about 5 MB)."""
+    if not features:
+        return config.max_rows_per_forward
+    per_row = 3 * kv_bytes(disc, estimated_prefix_len(disc, features)) + 2 * disc.d_vocab * 4
+    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
+    return int(max(1, min(config.max_rows_per_forward, MEMORY_FRACTION * free / 4 // per_row)))
+
+
 def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
                             n_candidates: int | None = None, free_bytes: int | None = None) -> int:
     """The number of features whose cached prefixes fit in MEMORY_FRACTION of the free memory, after a
@@ -60,9 +80,7 @@ def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData]
     (1 to MAX_AUTO_BATCH)."""
     if not features:
         return 1
-    stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
-    sample = [ex for f in features for ex in f.train][::stride][:PREFIX_SAMPLE]
-    prefix_len = int(max(len(ids) for ids in disc.prefix_ids(sample)) * PREFIX_MARGIN) + 1
+    prefix_len = estimated_prefix_len(disc, features)
     per_row = kv_bytes(disc, prefix_len)
     # a feature's cached prefixes, and their float32 next-token log-probs until they are averaged; and its
     # rows in the largest forward with gradients (the start gradient over the eval rows)

@@ -14,10 +14,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sae_gd_labeler import Example
+from sae_gd_labeler import Example, PromptTemplate
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.models import PACKAGED_MODELS, PackagedModelNotInstalled, load_packaged_model, packaged
 from sae_gd_labeler.models.packaged import load_gguf_transformers, locate_gguf
+from sae_gd_labeler.template import AnswerTemplate
 
 SMOL, GEMMA = "smollm2-135m-instruct", "gemma-3-270m"
 SENTENCES = [
@@ -102,7 +103,7 @@ def test_smollm2_cached_reload_gives_identical_logits(smollm2):
 def test_smollm2_discriminator_prompt_is_the_chat_template_with_bos(smollm2):
     """The Discriminator's prompt (BOS + the chat template less its leading <|im_start|>) is exactly
     transformers' apply_chat_template, so its logits are the transformers model's."""
-    disc = Discriminator(smollm2.cached)
+    disc = Discriminator(smollm2.cached, PromptTemplate.default_for(smollm2.tokenizer))
     ex, label = Example("The cat sat on the mat.", "cat", 1.0), "animal"
     ours = disc.prefix_ids([ex])[0] + disc.label_ids(label) + disc.suffix_ids
     user = disc.template.text.split("user\n", 1)[1].split("<|im_end|>", 1)[0]
@@ -112,6 +113,29 @@ def test_smollm2_discriminator_prompt_is_the_chat_template_with_bos(smollm2):
     theirs = list(theirs["input_ids"] if hasattr(theirs, "keys") else theirs)
     assert ours[0] == 1 and ours == theirs
     assert max_logit_diff(smollm2.hf, smollm2.cached, ours) < ATOL
+
+
+@needs_smollm2
+def test_smollm2_default_discriminator_is_label_as_answer_and_scores_like_transformers(smollm2):
+    """Discriminator(model) picks the measured default (the cloze readout); its score is the transformers
+    model's log-prob of the label after the rendered prompt, minus the same after the neutral filler."""
+    disc = Discriminator(smollm2.cached)
+    assert disc.readout == "answer" and isinstance(disc.template, AnswerTemplate)
+    examples = [Example("dog", "dog", 1.0), Example("hammer", "hammer", 0.0)]
+    got = disc.answer_score(examples, "animal")
+
+    def hf_log_prob(prefix: str) -> float:
+        text = prefix + disc.template.label_lead + "animal"  # tokenized as one text: an independent split
+        ids = [1] + smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            log_p = smollm2.hf(torch.tensor([ids[:-1]])).logits[0, -1].log_softmax(-1)
+        return float(log_p[ids[-1]])
+
+    neutral = hf_log_prob(disc.template.neutral_prefix())
+    for i, ex in enumerate(examples):
+        assert got[i].item() == pytest.approx(hf_log_prob(disc.template.prefix(ex.context, ex.token)) - neutral,
+                                              abs=1e-3)
+    assert got[0] > got[1]  # a dog is an animal, a hammer is not
 
 
 @needs_smollm2

@@ -10,7 +10,8 @@ from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
 
-# model_name (as load_packaged_model sets it in cfg.model_name) -> the template of its default readout
+# cfg.model_name, lower-cased (load_packaged_model and TransformerLens set "SmolLM2-135M-Instruct" and
+# "gemma-3-270m") -> the template of its default readout
 DEFAULT_TEMPLATES: dict[str, PromptTemplate | AnswerTemplate] = {
     "smollm2-135m-instruct": AnswerTemplate(),
     "gemma-3-270m": AnswerTemplate(),
@@ -19,4 +20,4 @@ DEFAULT_TEMPLATES: dict[str, PromptTemplate | AnswerTemplate] = {
 
 def packaged_default_template(model: HookedTransformer) -> PromptTemplate | AnswerTemplate | None:
     """The default template of a packaged model, None for any other model."""
-    return DEFAULT_TEMPLATES.get(getattr(model.cfg, "model_name", None))
+    return DEFAULT_TEMPLATES.get(str(getattr(model.cfg, "model_name", "")).lower())
