@@ -1,7 +1,8 @@
-"""The `sae-gd-labeler` command: demo, bench-quality, bench.
+"""The `sae-gd-labeler` command: demo, bench-quality, bench-readouts, bench.
 
     sae-gd-labeler demo                       # label features of the shipped toy world, offline
     sae-gd-labeler bench-quality --json q.json
+    sae-gd-labeler bench-readouts --model smollm2-135m-instruct --json readouts.json
     sae-gd-labeler bench --json speed.json
 """
 
@@ -40,6 +41,23 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--no-sae", action="store_true", help="skip the SAE-feature part")
     quality.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                          help="the discriminator's dtype (a copy of the world's model; the SAEs read the original)")
+    quality.add_argument("--distractors", type=int, default=0, metavar="N",
+                         help="the large-vocabulary stress test: N word-like distractor tokens added to a copy of the "
+                              "toy world's discriminator (category runs only; see bench/large_vocab.py)")
+    quality.add_argument("--model", default=None, metavar="NAME",
+                         help="a packaged real LM (smollm2-135m-instruct, gemma-3-270m) as the discriminator, with "
+                              "its default readout, on WordNet categories and the paper's synthetic features in "
+                              "real words, instead of the toy world")
+
+    readouts = sub.add_parser("bench-readouts", help="the discriminator's own accuracy per readout on a packaged "
+                                                     "real LM: 20 concepts x 20 words")
+    readouts.add_argument("--model", required=True, metavar="NAME",
+                          help="a packaged real LM (smollm2-135m-instruct, gemma-3-270m)")
+    readouts.add_argument("--readouts", default="yes_no,answer,cause", help="comma-separated, of yes_no,answer,cause")
+    readouts.add_argument("--negatives", type=int, default=3, help="other concepts per word (1-19)")
+    readouts.add_argument("--json", type=Path, help="write the full results (every pair's score) here")
+    readouts.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    readouts.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
     bench = sub.add_parser("bench", help="speed of the engine against the reference (seed paper) method")
     bench.add_argument("--json", type=Path, help="write the full results here")
@@ -71,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args)
     if args.command == "bench-quality":
         return run_bench_quality(args)
+    if args.command == "bench-readouts":
+        return run_bench_readouts(args)
     return run_bench(args)
 
 
@@ -95,6 +115,12 @@ def run_demo(args) -> int:
 
 
 def run_bench_quality(args) -> int:
+    if args.distractors:
+        from sae_gd_labeler.bench.large_vocab import run_cli
+
+        return run_cli(args.distractors, args.seeds, args.categories, args.method, args.json)
+    if args.model is not None:
+        return run_real_bench_quality(args)
     from sae_gd_labeler.bench.quality import as_dicts, run_quality, summarize
     from sae_gd_labeler.config import LabelerConfig
     from sae_gd_labeler.discriminator import Discriminator
@@ -128,6 +154,72 @@ def run_bench_quality(args) -> int:
         summary["sae_features_matching_a_category"] = result["sae_features"]["n_matching"]
     console.print_json(data=summary)
     if args.json:
+        args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    return 0
+
+
+def run_real_bench_quality(args) -> int:
+    from sae_gd_labeler.bench.real_quality import as_dicts, run_real_quality, summarize_real
+    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.data.real_categories import load_categories
+    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.models import PACKAGED_MODELS, load_packaged_model
+
+    if args.model not in PACKAGED_MODELS:
+        raise SystemExit(f"--model {args.model!r}: unknown; valid: {', '.join(PACKAGED_MODELS)}")
+    taxonomy = load_categories()
+    categories = args.categories.split(",") if args.categories else None
+    unknown = sorted(set(categories or ()) - {c.name for c in taxonomy})
+    if unknown:
+        raise SystemExit(f"unknown categories {unknown}; valid: {', '.join(c.name for c in taxonomy)}")
+    disc = Discriminator(load_packaged_model(args.model, dtype=args.dtype))
+    config = LabelerConfig() if args.method is None else LabelerConfig(method=args.method)
+    runs = run_real_quality(disc, range(args.seeds), config, categories=categories)
+    table = Table(title=f"label quality, {args.model} as discriminator ({disc.readout} readout, {args.seeds} seeds)")
+    for col in ("feature", "seed", "label", "ok", "top 5", "bal. acc.", "baseline", "baseline bal. acc."):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r.feature, str(r.seed), str(r.label), "yes" if r.recovered else "no", ", ".join(r.top5),
+                      _fmt(r.balanced_accuracy), r.baseline_label, _fmt(r.baseline_balanced_accuracy))
+    console.print(table)
+    summary = summarize_real(runs)
+    console.print_json(data=summary)
+    if args.json:
+        result = {"model": args.model, "readout": disc.readout, "config": config.to_dict(), "summary": summary,
+                  "runs": as_dicts(runs)}
+        args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    return 0
+
+
+def run_bench_readouts(args) -> int:
+    from sae_gd_labeler.bench.readout_accuracy import CONCEPTS, READOUTS, concept_pairs, readout_accuracy
+    from sae_gd_labeler.models import PACKAGED_MODELS, load_packaged_model
+
+    if args.model not in PACKAGED_MODELS:
+        raise SystemExit(f"--model {args.model!r}: unknown; valid: {', '.join(PACKAGED_MODELS)}")
+    names = args.readouts.split(",")
+    unknown = sorted(set(names) - set(READOUTS))
+    if unknown:
+        raise SystemExit(f"unknown readouts {unknown}; valid: {', '.join(READOUTS)}")
+    if not 1 <= args.negatives < len(CONCEPTS):
+        raise SystemExit(f"--negatives must be from 1 to {len(CONCEPTS) - 1}, got {args.negatives}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_packaged_model(args.model, dtype=args.dtype)
+    pairs = concept_pairs(args.negatives)
+    table = Table(title=f"readout accuracy, {args.model} ({len(pairs)} pairs, {args.dtype})")
+    for col in ("readout", "AUROC", "top1", "s / 100 pairs"):
+        table.add_column(col)
+    results = []
+    for name in names:
+        r = readout_accuracy(model, name, pairs)
+        console.print(f"{name}: AUROC {r['auroc']:.3f}, top1 {r['top1']:.3f}, {r['seconds']:.0f} s")
+        table.add_row(name, _fmt(r["auroc"]), _fmt(r["top1"]), f"{r['seconds_per_100_pairs']:.2f}")
+        results.append(r)
+    console.print(table)
+    if args.json:
+        result = {"model": args.model, "dtype": args.dtype, "threads": torch.get_num_threads(), "pairs": pairs,
+                  "readouts": results}
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     return 0
 

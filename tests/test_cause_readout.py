@@ -207,10 +207,10 @@ def test_template_errors_against_the_tokenizer_and_inputs():
 
 
 def test_readout_accuracy_bench_runs_on_a_tiny_model():
-    from sae_gd_labeler.bench.readout_accuracy import CONCEPTS, cause_readout_auroc, concept_pairs, two_word_contexts
+    from sae_gd_labeler.bench.readout_accuracy import CONCEPTS, concept_pairs, readout_accuracy, two_word_contexts
 
     assert len(concept_pairs()) == 20 * 20 * 20 and len(concept_pairs(3)) == 20 * 20 * 4
     assert set(two_word_contexts()) == {w for words in CONCEPTS.values() for w in words.split()}
     pairs = [("dog", "cat", True), ("red", "cat", False), ("red", "blue", True), ("dog", "blue", False)]
-    result = cause_readout_auroc(tiny_model("llama", WORDS + EXTRA), pairs, WORD_TEMPLATE)
+    result = readout_accuracy(tiny_model("llama", WORDS + EXTRA), "cause", pairs, WORD_TEMPLATE)
     assert result["pairs"] == 4 and 0 <= result["auroc"] <= 1 and 0 <= result["top1"] <= 1

@@ -1,18 +1,48 @@
-"""How well does a readout tell a concept's members from other words, on a real LM? (the label-as-cause readout)
+"""How well does each discriminator readout tell a concept's members from other words, on a real LM?
 
 20 hand-written concepts x 20 member words. Positives are (member, its concept); negatives are (member, another
-concept), every other one by default. `cause_readout_auroc` scores every pair with `CauseScorer` (label =
-the concept, example = the word) and reports the AUROC over all pairs, the share of words whose own concept
-scores highest among their pairs, and the cost.
+concept drawn at random). `readout_accuracy` scores every pair with one readout (label = the concept, example =
+the word alone, its own context) and reports the AUROC over all pairs, `top1` (the share of words whose own
+concept scores highest among their pairs) and the cost in seconds per 100 pairs:
 
-    python -m sae_gd_labeler.bench.readout_accuracy --model smollm2-135m-instruct --templates zero-shot,few-shot,chat
-    python -m sae_gd_labeler.bench.readout_accuracy --templates context --negatives 3
+    yes_no   logit(Yes) - logit(No) of "is <word> an example of <concept>?" (`PromptTemplate.default_for`: the
+             chat template when the tokenizer has one, the base-model prompt otherwise); each word's prefix
+             runs once and every concept is scored on top of it
+    answer   log P(concept | "...Word: <word>\\nCategory:") - the same after the neutral "N/A" (`AnswerTemplate()`);
+             one forward per word gives every one-token concept, a concept of several tokens runs a row per word
+    cause    log P(word | "...Category: <concept>\\nWord:") - the same under the neutral label "word"
+             (`CauseTemplate()`, few-shot); single-token words share one row per concept
 
-Measured on SmolLM2-135M-Instruct (float32, one thread of a 2-core CPU that other jobs shared, so the times are
-upper bounds), neutral label "word"; 8,000 pairs (400 positives), the context row 1,600 pairs (3 negatives a
-word, each word in a two-word text):
+    sae-gd-labeler bench-readouts --model smollm2-135m-instruct --threads 1 --json smollm2.json
+    sae-gd-labeler bench-readouts --model gemma-3-270m --threads 1 --json gemma.json
+    sae-gd-labeler bench-readouts --model NAME --readouts answer,cause --negatives 19 --threads 1  # both models
 
-    template            AUROC   without neutral   top1    s / 100 pairs
+Measured with those commands (float32, one thread of a 2-core CPU that other jobs shared, so the times are upper
+bounds; they include building each scorer, not loading the model). 1,600 pairs: 400 positives, 3 negatives a word
+(`--negatives 3`, the default); the last columns, answer and cause only, 8,000 pairs (all 19 negatives a word):
+
+                                      1,600 pairs                 8,000 pairs
+    model                   readout   AUROC   top1   s / 100    AUROC   top1   s / 100
+    SmolLM2-135M-Instruct   yes_no    0.555   0.31   10.0       -       -      -
+    (yes_no: chat template) answer    0.988   0.97    1.0       0.986   0.87   0.54
+                            cause     0.992   0.99    1.9       0.991   0.93   0.93
+    Gemma-3-270M            yes_no    0.585   0.35    5.6       -       -      -
+    (yes_no: base template) answer    0.988   0.95    1.6       0.990   0.86   0.46
+                            cause     0.996   0.99    3.3       0.996   0.98   1.24
+
+Cause minus answer AUROC, 95% interval of a bootstrap over words (pairs resampled a word at a time, from the
+--json scores): SmolLM2 -0.0001 to 0.008 (1,600 pairs), 0.002 to 0.009 (8,000); Gemma 0.005 to 0.013 (1,600),
+0.004 to 0.008 (8,000). The yes / no question is near chance on both models: its logit(Yes) - logit(No) barely
+moves with the word or the concept (the scores were checked against a plain forward of the rendered prompt).
+The answer readout's cost is per word (one forward gives every one-token concept; only "body part" is several
+tokens on both tokenizers), so it falls per pair as the negatives grow; the yes / no cost is mostly each word's
+prefix (SmolLM2's chat prompt, with its system turn, is 45 tokens).
+
+Earlier cause-readout measurements (SmolLM2-135M-Instruct, neutral "word", all 19 negatives a word, 8,000 pairs;
+the context row 1,600 pairs, each word in a two-word text from `two_word_contexts`); a row is
+`readout_accuracy(model, "cause", concept_pairs(), CAUSE_TEMPLATES[name](model, "word"), contexts=...)`:
+
+    cause template      AUROC   without neutral   top1    s / 100 pairs
     zero-shot           0.952   0.813             0.79    1.0
     few-shot (default)  0.991   0.961             0.93    1.2
     chat                0.906   0.740             0.65    3.9
@@ -26,22 +56,26 @@ are several tokens there, and a template with {context} runs one row per pair.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import Tensor
 from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.cause_readout import CONTEXT_TEXT, FEW_SHOT_TEXT, ZERO_SHOT_TEXT, CauseScorer, CauseTemplate
+from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.metrics import auroc
+from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+
+Pair = tuple[str, str, bool]  # (word, concept, the word is a member of the concept)
 
 # Disjoint by construction: no word is a member of two concepts (no "orange", "violet", "turkey", "lead"); none
-# is a category of the few-shot template's shots (planet, shape, month, number).
+# is a category of the cause template's shots (planet, shape, month, number). AnswerTemplate's shots are three
+# of these pairs (hammer tool, piano instrument, apple fruit): they stay, a slight help to that readout on 3 words.
 CONCEPTS: dict[str, str] = {
     "animal": "dog cat horse cow pig sheep goat lion tiger bear wolf fox rabbit deer elephant monkey zebra giraffe "
               "camel mouse",
@@ -85,30 +119,10 @@ CONCEPTS: dict[str, str] = {
                 "warehouse skyscraper mosque cathedral stadium hotel prison",
 }
 
-CHAT_USER_TEXT = "Name one example of this category: {label}"
+READOUTS = ("yes_no", "answer", "cause")
 
 
-def chat_text(tokenizer, prepends_bos: bool) -> str:
-    """The question as a user turn of the tokenizer's chat template; the assistant answers with the word."""
-    messages = [{"role": "user", "content": CHAT_USER_TEXT}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    bos = tokenizer.bos_token
-    if prepends_bos and bos and text.startswith(bos):  # the scorer adds BOS itself
-        text = text[len(bos):]
-    return text + "{token}"
-
-
-# name -> (model, neutral label) -> template
-TEMPLATES: dict[str, Callable[[HookedTransformer, str], CauseTemplate]] = {
-    "zero-shot": lambda model, neutral: CauseTemplate(ZERO_SHOT_TEXT, neutral),
-    "few-shot": lambda model, neutral: CauseTemplate(FEW_SHOT_TEXT, neutral),
-    "chat": lambda model, neutral: CauseTemplate(chat_text(model.tokenizer, model.cfg.default_prepend_bos), neutral),
-    # with two_word_contexts: rows cannot be shared between words, and the label must pick its member
-    "context": lambda model, neutral: CauseTemplate(CONTEXT_TEXT, neutral),
-}
-
-
-def concept_pairs(negatives_per_word: int | None = None, seed: int = 0) -> list[tuple[str, str, bool]]:
+def concept_pairs(negatives_per_word: int | None = None, seed: int = 0) -> list[Pair]:
     """(word, concept, is_member) pairs: every member with its concept, and with `negatives_per_word` other
     concepts drawn at random (None: all of them)."""
     rng = random.Random(seed)
@@ -134,71 +148,151 @@ def two_word_contexts(seed: int = 0) -> dict[str, str]:
     return contexts
 
 
-def cause_readout_auroc(model: HookedTransformer, pairs: Sequence[tuple[str, str, bool]],
-                        template: CauseTemplate | None = None, max_rows: int = 256,
-                        contexts: dict[str, str] | None = None) -> dict:
-    """Score every (word, concept, is_member) pair by the cause readout; the example is the word in
-    `contexts[word]` (default: the word alone, its own context).
+CHAT_USER_TEXT = "Name one example of this category: {label}"
 
-    Returns the AUROC over all pairs (and of the raw log-probs, without the neutral baseline), `top1` (the
-    share of words whose own concept scores highest among that word's pairs), and the cost: seconds for
-    everything (the head, the neutral baseline of every word, the pairs), per 100 pairs."""
-    start = time.perf_counter()
-    scorer = CauseScorer(model, template)
-    by_concept: dict[str, list[int]] = defaultdict(list)
+
+def chat_text(tokenizer, prepends_bos: bool) -> str:
+    """A cause template as a user turn of the tokenizer's chat template; the assistant answers with the word."""
+    messages = [{"role": "user", "content": CHAT_USER_TEXT}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    bos = tokenizer.bos_token
+    if prepends_bos and bos and text.startswith(bos):  # the scorer adds BOS itself
+        text = text[len(bos):]
+    return text + "{token}"
+
+
+# The cause templates of the earlier table: name -> (model, neutral label) -> template
+CAUSE_TEMPLATES: dict[str, Callable[[HookedTransformer, str], CauseTemplate]] = {
+    "zero-shot": lambda model, neutral: CauseTemplate(ZERO_SHOT_TEXT, neutral),
+    "few-shot": lambda model, neutral: CauseTemplate(FEW_SHOT_TEXT, neutral),
+    "chat": lambda model, neutral: CauseTemplate(chat_text(model.tokenizer, model.cfg.default_prepend_bos), neutral),
+    # with two_word_contexts: rows cannot be shared between words, and the label must pick its member
+    "context": lambda model, neutral: CauseTemplate(CONTEXT_TEXT, neutral),
+}
+
+Template = PromptTemplate | AnswerTemplate | CauseTemplate
+
+
+def default_template(model: HookedTransformer, readout: str) -> Template:
+    """The template each readout is measured with unless one is given."""
+    if readout == "yes_no":
+        return PromptTemplate.default_for(model.tokenizer)
+    if readout == "answer":
+        return AnswerTemplate()
+    if readout == "cause":
+        return CauseTemplate()
+    raise ValueError(f"unknown readout {readout!r}; expected one of {READOUTS}")
+
+
+def _by_concept(pairs: Sequence[Pair]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
     for i, (_, concept, _) in enumerate(pairs):
-        by_concept[concept].append(i)
+        groups[concept].append(i)
+    return groups
+
+
+def _examples(words: Sequence[str], contexts: dict[str, str] | None) -> list[Example]:
+    return [Example(contexts[w] if contexts else w, w, 0.0) for w in words]
+
+
+def yes_no_scores(model: HookedTransformer, pairs: Sequence[Pair], template: PromptTemplate,
+                  contexts: dict[str, str] | None = None, max_rows: int = 256) -> dict[str, Tensor]:
+    """logit(yes) - logit(no) per pair, as `Discriminator.yes_no_logit` gives it: each word's prefix runs once
+    (cache_prefixes) and every concept of that word runs only its label + suffix tokens on top."""
+    disc = Discriminator(model, template)
+    words = sorted({w for w, _, _ in pairs})
+    row_of = {w: i for i, w in enumerate(words)}
+    prefixes = disc.cache_prefixes(_examples(words, contexts), max_rows=max_rows)
+    scores = torch.empty(len(pairs))
+    for concept, idx in _by_concept(pairs).items():
+        ids = torch.tensor(disc.label_ids(concept), device=disc.device)
+        for s in range(0, len(idx), max_rows):
+            chunk = idx[s:s + max_rows]
+            rows = torch.tensor([row_of[pairs[i][0]] for i in chunk], device=disc.device)
+            scores[chunk] = disc.answer_logits(prefixes.select(rows), label_tokens=ids.expand(len(chunk), -1)).cpu()
+    return {"scores": scores}
+
+
+def answer_scores(model: HookedTransformer, pairs: Sequence[Pair], template: AnswerTemplate,
+                  contexts: dict[str, str] | None = None, max_rows: int = 256) -> dict[str, Tensor]:
+    """log P(concept | example) - log P(concept | neutral) per pair, as `Discriminator.answer_score` gives it: the
+    one-token concepts all come from one forward per word (`label_slot_log_probs`), the others by answer_score."""
+    disc = Discriminator(model, template)
+    groups = _by_concept(pairs)
+    single = {c: ids[0] for c in groups if len(ids := disc.label_ids(c)) == 1}
+    scores = torch.empty(len(pairs))
+    if single:
+        words = sorted({pairs[i][0] for c in single for i in groups[c]})
+        row_of, col_of = {w: i for i, w in enumerate(words)}, {c: j for j, c in enumerate(single)}
+        token_ids = torch.tensor(list(single.values()))
+        table = (disc.label_slot_log_probs(_examples(words, contexts), token_ids, max_rows=max_rows)
+                 - disc.label_slot_log_probs([], token_ids, neutral=True)).cpu()  # [words, concepts]
+        for c in single:
+            idx = groups[c]
+            scores[idx] = table[[row_of[pairs[i][0]] for i in idx], col_of[c]]
+    for c in groups.keys() - single.keys():
+        idx = groups[c]
+        scores[idx] = disc.answer_score(_examples([pairs[i][0] for i in idx], contexts), c).cpu()
+    return {"scores": scores}
+
+
+def cause_scores(model: HookedTransformer, pairs: Sequence[Pair], template: CauseTemplate,
+                 contexts: dict[str, str] | None = None, max_rows: int = 256) -> dict[str, Tensor]:
+    """log P(word | concept) - log P(word | neutral label) per pair (`CauseScorer.score_text`), and the raw
+    log-probs without the neutral baseline (remembered by the scorer: no extra forward)."""
+    scorer = CauseScorer(model, template)
     scores, neutral = torch.empty(len(pairs)), torch.empty(len(pairs))
-    with torch.no_grad():
-        for concept, idx in by_concept.items():
-            words = [pairs[i][0] for i in idx]
-            examples = [Example(contexts[w] if contexts else w, w, 0.0) for w in words]
-            scores[idx] = scorer.score_text(examples, concept, max_rows=max_rows).cpu()
-            neutral[idx] = scorer.neutral_log_probs(examples).cpu()  # remembered: no forward
-    seconds = time.perf_counter() - start
-    positive = torch.tensor([p[2] for p in pairs])
+    for concept, idx in _by_concept(pairs).items():
+        examples = _examples([pairs[i][0] for i in idx], contexts)
+        scores[idx] = scorer.score_text(examples, concept, max_rows=max_rows).cpu()
+        neutral[idx] = scorer.neutral_log_probs(examples).cpu()
+    return {"scores": scores, "without_neutral": scores + neutral}
+
+
+# readout -> (model, pairs, template, contexts, max_rows) -> {"scores": [P], optional other scorings [P]}
+SCORERS: dict[str, Callable[..., dict[str, Tensor]]] = {
+    "yes_no": yes_no_scores, "answer": answer_scores, "cause": cause_scores,
+}
+
+
+def top1(pairs: Sequence[Pair], scores: Tensor) -> float:
+    """The share of words whose highest-scoring pair is a member pair (on a tie, the first pair listed wins)."""
     best: dict[str, tuple[float, bool]] = {}
     for (word, _, is_member), s in zip(pairs, scores.tolist()):
         if word not in best or s > best[word][0]:
             best[word] = (s, is_member)
-    return {
-        "template": scorer.template.text,
-        "neutral": scorer.template.neutral,
+    return sum(hit for _, hit in best.values()) / len(best)
+
+
+def readout_accuracy(model: HookedTransformer, readout: str, pairs: Sequence[Pair], template: Template | None = None,
+                     contexts: dict[str, str] | None = None, max_rows: int = 256) -> dict:
+    """Score every (word, concept, is_member) pair by `readout` ("yes_no", "answer" or "cause"; template: that
+    readout's, default `default_template`); the example is the word in `contexts[word]` (default: the word alone).
+
+    Returns the AUROC over all pairs (for cause also without its neutral baseline), `top1`, the scores, and the
+    cost: seconds for everything (building the scorer, the neutral baselines, the pairs), per 100 pairs."""
+    if readout not in SCORERS:
+        raise ValueError(f"unknown readout {readout!r}; expected one of {list(SCORERS)}")
+    if not pairs:
+        raise ValueError("readout_accuracy needs at least one pair")
+    template = template if template is not None else default_template(model, readout)
+    start = time.perf_counter()
+    with torch.no_grad():
+        scored = SCORERS[readout](model, pairs, template, contexts, max_rows)
+    seconds = time.perf_counter() - start
+    positive = torch.tensor([p[2] for p in pairs])
+    scores = scored["scores"]
+    result = {
+        "readout": readout,
+        "template": template.text,
         "pairs": len(pairs),
         "positives": int(positive.sum()),
         "auroc": auroc(scores, positive),
-        "auroc_without_neutral": auroc(scores + neutral, positive),  # raw log P(word | label): what the baseline buys
-        "top1": sum(hit for _, hit in best.values()) / len(best),
+        "top1": top1(pairs, scores),
         "seconds": seconds,
         "seconds_per_100_pairs": 100 * seconds / len(pairs),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-instruct", help="a name load_packaged_model knows")
-    parser.add_argument("--templates", default="zero-shot,few-shot,chat", help=f"comma-separated, of {list(TEMPLATES)}")
-    parser.add_argument("--neutral", default=CauseTemplate.neutral, help="the baseline label")
-    parser.add_argument("--negatives", type=int, default=None, help="other concepts per word (default: all 19)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    unknown = set(args.templates.split(",")) - set(TEMPLATES)
-    if unknown:
-        parser.error(f"unknown templates {sorted(unknown)}; choose from {list(TEMPLATES)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from sae_gd_labeler.models import load_packaged_model  # the real model: only this command needs it
-
-    model = load_packaged_model(args.model, dtype=args.dtype)
-    pairs = concept_pairs(args.negatives)
-    for name in args.templates.split(","):
-        template = TEMPLATES[name](model, args.neutral)
-        contexts = two_word_contexts() if template.uses_context else None
-        result = cause_readout_auroc(model, pairs, template, contexts=contexts)
-        print(json.dumps({"name": name, **result}))  # noqa: T201
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    if "without_neutral" in scored:  # what the cause readout's baseline buys
+        result["auroc_without_neutral"] = auroc(scored["without_neutral"], positive)
+    result["scores"] = scores.tolist()
+    return result
