@@ -16,6 +16,18 @@ CHAT_USER_TEXT = (
 )
 
 
+def label_lead(text: str) -> str:
+    """The whitespace just before `{label}` in a template text."""
+    head = text[: text.index(LABEL)]
+    return head[len(head.rstrip()):]
+
+
+def filled_prefix(text: str, context: str, token: str) -> str:
+    """A template text up to `{label}` (less the label's lead whitespace), with the example filled in."""
+    head = text[: text.index(LABEL)].rstrip()
+    return _SLOT.sub(lambda m: context if m.group(0) == CONTEXT else token, head)
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """Prompt text with `{context}`, `{token}` and `{label}` slots and single-token yes / no answers.
@@ -46,8 +58,7 @@ class PromptTemplate:
     @property
     def label_lead(self) -> str:
         """The whitespace just before `{label}`, which is tokenized together with the label."""
-        head = self.text[: self.text.index(LABEL)]
-        return head[len(head.rstrip()):]
+        return label_lead(self.text)
 
     @property
     def suffix(self) -> str:
@@ -56,8 +67,7 @@ class PromptTemplate:
 
     def prefix(self, context: str, token: str) -> str:
         """Everything before the label (less `label_lead`), with the example filled in."""
-        head = self.text[: self.text.index(LABEL)].rstrip()
-        return _SLOT.sub(lambda m: context if m.group(0) == CONTEXT else token, head)
+        return filled_prefix(self.text, context, token)
 
     def render(self, context: str, token: str, label: str) -> str:
         return self.prefix(context, token) + self.label_lead + label + self.suffix
@@ -141,8 +151,7 @@ class AnswerTemplate:
     @property
     def label_lead(self) -> str:
         """The whitespace just before `{label}`, tokenized together with the label."""
-        head = self.text[: self.text.index(LABEL)]
-        return head[len(head.rstrip()):]
+        return label_lead(self.text)
 
     @property
     def suffix(self) -> str:
@@ -156,8 +165,7 @@ class AnswerTemplate:
         return self.text[:first].rstrip()
 
     def prefix(self, context: str, token: str) -> str:
-        head = self.text[: self.text.index(LABEL)].rstrip()
-        return _SLOT.sub(lambda m: context if m.group(0) == CONTEXT else token, head)
+        return filled_prefix(self.text, context, token)
 
     def neutral_prefix(self) -> str:
         return self.prefix(self.neutral, self.neutral)
