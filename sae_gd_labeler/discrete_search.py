@@ -3,7 +3,16 @@
 From a hard label t, the gradient of the minibatch loss with respect to t's one-hot vector ranks every
 candidate token by its first-order effect. The `discrete_topk` best replacements are scored exactly on
 half of the feature's evaluation examples (screening), the `discrete_confirm` best of them on all, and
-the best is kept while the exact loss on all evaluation examples falls.
+the best is kept while the exact loss on all evaluation examples falls; a restart stops after `PATIENCE`
+iterations in a row without a better token (each iteration's gradient comes from a fresh minibatch, so
+its proposals differ).
+
+In a large vocabulary the gradient alone proposes badly: a first-order score is linear in the token's
+embedding, and among tens of thousands of tokens that mean nothing for the feature, hundreds score higher
+by chance than the right one does. So proposals are ranked by the gradient at the current label plus the
+feature's `guide` (two more signals computed once: the gradient at the uniform label and the
+discriminator's own prior contrast), each standardised over the candidates: a token that several
+independent signals favour stands out of the chance high scores of any one of them.
 """
 
 from __future__ import annotations
@@ -15,32 +24,55 @@ import torch.nn.functional as F
 
 from sae_gd_labeler.feature_batch import FeatureBatch
 
+# iterations in a row without a better token after which a restart stops (1: at the first). With 50,000
+# distractors, stopping at the first settled on a filler in 1-2 more runs of 68 (for ~10% more time)
+PATIENCE = 3
+
 
 @dataclass
 class DiscreteResult:
     tokens: torch.Tensor  # [F, R] final candidate indices
     losses: torch.Tensor  # [F, R] their exact loss on the evaluation rows
     visited: list[set[int]]  # per feature: every candidate index scored exactly
-    iterations: torch.Tensor  # [F] iterations until every restart of the feature stopped improving
+    iterations: torch.Tensor  # [F] iterations until every restart of the feature stopped (see PATIENCE)
 
 
-def starts(batch: FeatureBatch) -> torch.Tensor:
-    """[F, R] start tokens (candidate indices): the R best, by separation, of a pool of the `start_guided`
-    tokens that the gradient at the uniform soft label favours most, the `start_prior` tokens that the
-    discriminator itself expects in the label slot more after positives than after negatives, and
-    `start_probes` random tokens (from each feature's own generator). Starting from decent, distinct tokens
-    makes the local search far less likely to settle in a poor basin (such as the filler "a").
-    """
+def standardized(score: torch.Tensor) -> torch.Tensor:
+    """Each row of score [..., C] in standard deviations from its mean over the candidates: signals of
+    different scales can then be added. (Population spread: a single candidate gives 0, not NaN.)"""
+    spread = score.std(-1, keepdim=True, correction=0).clamp_min(1e-12)
+    return (score - score.mean(-1, keepdim=True)) / spread
+
+
+def guide(batch: FeatureBatch) -> torch.Tensor:
+    """[F, C] how strongly two signals that need no search favour each candidate, in standard deviations:
+    the gradient at the uniform soft label (on the eval rows) and the prior contrast (how much more the
+    discriminator expects the token in the label slot after positives than after negatives). Each alone
+    ranks the right label hundreds down in a large vocabulary; their chance high scores are independent,
+    the right label's are not."""
     cfg = batch.config
     n_feat, n_cand = len(batch), len(batch.candidate_ids)
-    restarts = min(cfg.restarts, n_cand)
-    n_guided = min(max(cfg.start_guided, restarts), n_cand)
     uniform = torch.full((n_feat, n_cand), 1.0 / n_cand, device=batch.W_cand.device, requires_grad=True)
     rows = batch.fixed_rows("eval", cfg.eval_examples)  # [F, E]
     pred = batch.step_loss(torch.arange(n_feat), uniform @ batch.W_cand, rows)  # [F]
     naturalness = -(uniform * batch.log_q).sum(-1)
     (pred + cfg.kl_weight * naturalness).sum().backward()
-    guided = (-uniform.grad).topk(n_guided, dim=-1).indices.cpu()  # [F, G]
+    prior = batch.prior_contrast.to(uniform.device)
+    return standardized(-uniform.grad) + standardized(prior)  # [F, C]
+
+
+def starts(batch: FeatureBatch) -> torch.Tensor:
+    """[F, R] start tokens (candidate indices): the R best, by separation, of a pool of the `start_guided`
+    tokens that the `guide` favours most, the `start_prior` tokens that the discriminator itself expects in
+    the label slot more after positives than after negatives, and `start_probes` random tokens (from each
+    feature's own generator). Starting from decent, distinct tokens makes the local search far less likely
+    to settle in a poor basin (such as the filler "a").
+    """
+    cfg = batch.config
+    n_feat, n_cand = len(batch), len(batch.candidate_ids)
+    restarts = min(cfg.restarts, n_cand)
+    n_guided = min(max(cfg.start_guided, restarts), n_cand)
+    guided = guide(batch).topk(n_guided, dim=-1).indices.cpu()  # [F, G]
     prior = batch.prior_contrast.topk(min(cfg.start_prior, n_cand), dim=-1).indices.cpu()  # [F, P]
     probes = [torch.randperm(n_cand, generator=g)[:cfg.start_probes] for g in batch.generators]
     pools = [torch.cat([guided[f], prior[f], probes[f]]).unique() for f in range(n_feat)]
@@ -70,29 +102,33 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
     screened: list[dict[int, tuple]] = [{} for _ in range(n_feat)]  # token -> (screen loss, rows, answers)
     losses = _exact(batch, scored, feature_of.reshape(-1), tokens.reshape(-1)).view(n_feat, restarts)
     active = torch.ones(n_feat, restarts, dtype=torch.bool)
+    misses = torch.zeros(n_feat, restarts, dtype=torch.long)  # iterations in a row without a better token
     iterations = torch.zeros(n_feat, dtype=torch.long)
+    guides = guide(batch) if k >= 1 else None  # [F, C]
 
     for _ in range(cfg.discrete_max_iters):
         if not active.any() or k < 1:
             break
         rows = batch.sample_rows()  # drawn for every feature each iteration: keeps draws batch-invariant
-        f_idx, r_idx = active.nonzero(as_tuple=True)  # the labels still improving, [L]
+        f_idx, r_idx = active.nonzero(as_tuple=True)  # the labels still searching, [L]
         one_hot = F.one_hot(tokens[f_idx, r_idx].to(batch.W_cand.device), n_cand).float()
         one_hot.requires_grad_(True)  # [L, C]
         pred = batch.step_loss(f_idx, one_hot @ batch.W_cand, rows)  # [L]
         naturalness = -(one_hot * batch.log_q[f_idx.to(batch.log_q.device)]).sum(-1)  # one-hot KL
         (pred + cfg.kl_weight * naturalness).sum().backward()
-        grad = one_hot.grad  # [L, C]
-        current = tokens[f_idx, r_idx][:, None].to(grad.device)
-        grad.scatter_(1, current, float("inf"))  # never propose the current token
-        proposals = (-grad).topk(k, dim=-1).indices.cpu()  # [L, k] steepest descent directions
+        # steepest descent directions, with the feature's guide: see the module's docstring
+        score = standardized(-one_hot.grad) + guides[f_idx.to(guides.device)]  # [L, C]
+        current = tokens[f_idx, r_idx][:, None].to(score.device)
+        score.scatter_(1, current, -float("inf"))  # never propose the current token
+        proposals = score.topk(k, dim=-1).indices.cpu()  # [L, k]
 
         proposed = _screened(batch, scored, screened, f_idx, proposals)  # [L, k]
         best_loss, best = proposed.min(-1)
         improved = best_loss < losses[f_idx, r_idx] - 1e-6
         tokens[f_idx[improved], r_idx[improved]] = proposals[improved, best[improved]]
         losses[f_idx[improved], r_idx[improved]] = best_loss[improved]
-        active[f_idx[~improved], r_idx[~improved]] = False
+        misses[f_idx, r_idx] = torch.where(improved, 0, misses[f_idx, r_idx] + 1)
+        active &= misses < PATIENCE
         iterations[f_idx.unique()] += 1
 
     return DiscreteResult(tokens, losses, [set(d) for d in scored], iterations)
