@@ -61,7 +61,7 @@ def guide(batch: FeatureBatch) -> torch.Tensor:
     return standardized(-uniform.grad) + standardized(prior)  # [F, C]
 
 
-def starts(batch: FeatureBatch) -> torch.Tensor:
+def starts(batch: FeatureBatch, guides: torch.Tensor | None = None) -> torch.Tensor:
     """[F, R] start tokens (candidate indices): the R best, by separation, of a pool of the `start_guided`
     tokens that the `guide` favours most, the `start_prior` tokens that the discriminator itself expects in
     the label slot more after positives than after negatives, and `start_probes` random tokens (from each
@@ -72,7 +72,8 @@ def starts(batch: FeatureBatch) -> torch.Tensor:
     n_feat, n_cand = len(batch), len(batch.candidate_ids)
     restarts = min(cfg.restarts, n_cand)
     n_guided = min(max(cfg.start_guided, restarts), n_cand)
-    guided = guide(batch).topk(n_guided, dim=-1).indices.cpu()  # [F, G]
+    guides = guide(batch) if guides is None else guides  # [F, C]
+    guided = guides.topk(n_guided, dim=-1).indices.cpu()  # [F, G]
     prior = batch.prior_contrast.topk(min(cfg.start_prior, n_cand), dim=-1).indices.cpu()  # [F, P]
     probes = [torch.randperm(n_cand, generator=g)[:cfg.start_probes] for g in batch.generators]
     pools = [torch.cat([guided[f], prior[f], probes[f]]).unique() for f in range(n_feat)]
@@ -91,7 +92,7 @@ def starts(batch: FeatureBatch) -> torch.Tensor:
     return torch.stack([torch.cat([o, o[:1].expand(cfg.restarts - len(o))]) for o in out])  # pad if C < R
 
 
-def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
+def discrete_search(batch: FeatureBatch, start: torch.Tensor, guides: torch.Tensor | None = None) -> DiscreteResult:
     cfg = batch.config
     n_feat, restarts = start.shape
     n_cand = len(batch.candidate_ids)
@@ -104,7 +105,8 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor) -> DiscreteResult:
     active = torch.ones(n_feat, restarts, dtype=torch.bool)
     misses = torch.zeros(n_feat, restarts, dtype=torch.long)  # iterations in a row without a better token
     iterations = torch.zeros(n_feat, dtype=torch.long)
-    guides = guide(batch) if k >= 1 else None  # [F, C]
+    if guides is None and k >= 1:  # [F, C]; the caller passes the one `starts` used (a gradient pass)
+        guides = guide(batch)
 
     for _ in range(cfg.discrete_max_iters):
         if not active.any() or k < 1:

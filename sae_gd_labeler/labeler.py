@@ -9,7 +9,7 @@ from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.answer_search import label_batch_by_answer
 from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discrete_search import discrete_search, starts
+from sae_gd_labeler.discrete_search import discrete_search, guide, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
@@ -138,8 +138,9 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
         for f in range(n_feat):
             pools[f].update(soft.candidates[f])
     if method in ("discrete", "hybrid"):
-        start = starts(batch) if soft is None else _best_starts(batch, soft.candidates)
-        found = discrete_search(batch, start)
+        guides = guide(batch)  # [F, C] computed once for the starts and the proposals
+        start = starts(batch, guides) if soft is None else _best_starts(batch, soft.candidates)
+        found = discrete_search(batch, start, guides)
         steps += found.iterations
         for f in range(n_feat):
             pools[f].update(found.tokens[f].tolist())
