@@ -28,8 +28,7 @@ N_REPORTED_CANDIDATES = 10
 
 
 @torch.no_grad()
-def answer_losses(disc: Discriminator, data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor,
-                  config: LabelerConfig):
+def answer_losses(data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor, config: LabelerConfig):
     """Exact losses of every candidate for one feature. log_p [n, C] at its training examples' label slots,
     neutral [C] after the neutral filler. -> (loss [C], Calibration)"""
     acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
@@ -53,7 +52,7 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
     for data in features:
         log_p = train[start:start + len(data.train)]  # [n, C]
         start += len(data.train)
-        loss, calibration = answer_losses(disc, data, log_p, neutral, config)
+        loss, calibration = answer_losses(data, log_p, neutral, config)
         order = loss.argsort()[:N_REPORTED_CANDIDATES].tolist()
         best = order[0]
         ids = [int(candidate_ids[i]) for i in order]
