@@ -140,13 +140,15 @@ class ActivationRecords(Mapping):
 @torch.no_grad()
 def collect_activations(model, sae, dataset: Any, feature_ids, config: ActivationConfig | None = None, *,
                         context_size: int | None = None, prepend_bos: bool | None = None,
-                        hook_name: str | None = None, text_column: str | None = None) -> ActivationRecords:
+                        hook_name: str | None = None, text_column: str | None = None,
+                        on_batch: Callable[[int], None] | None = None) -> ActivationRecords:
     """Stream `dataset` through `model` up to the SAE's hook and keep per-feature records for `feature_ids`.
 
     `feature_ids`: list, range, int or integer tensor of distinct ids in [0, d_sae). `context_size`,
     `prepend_bos` and `hook_name` default to `sae.cfg.metadata` (`prepend_bos` then to the model's
     default). `dataset` is anything `iter_token_batches` reads. Everything is checked before the corpus
-    is read; any error raises ValueError and returns nothing.
+    is read; any error raises ValueError and returns nothing. `on_batch(n_tokens)` is called after each
+    forward pass (progress displays).
     """
     config = config or ActivationConfig()
     meta = sae.cfg.metadata
@@ -180,6 +182,8 @@ def collect_activations(model, sae, dataset: Any, feature_ids, config: Activatio
         valid = ~torch.isin(tokens, special_t).flatten()  # [B*T]
         state.update(_Batch.build(tokens, n_seq, config.context_tokens), acts, valid)
         n_seq += tokens.shape[0]
+        if on_batch is not None:
+            on_batch(tokens.numel())
     return state.finish(hook_name=hook_name, context_size=context_size, prepend_bos=bool(prepend_bos),
                         n_sequences=n_seq)
 

@@ -1,5 +1,6 @@
-"""The `sae-gd-labeler` command: demo, bench-quality, bench-readouts, bench.
+"""The `sae-gd-labeler` command: label, demo, bench-quality, bench-readouts, bench.
 
+    sae-gd-labeler label --toy-world blocks.1.hook_resid_post   # a bulk run into a run directory, offline
     sae-gd-labeler demo                       # label features of the shipped toy world, offline
     sae-gd-labeler bench-quality --json q.json
     sae-gd-labeler bench-readouts --model smollm2-135m-instruct --json readouts.json
@@ -16,17 +17,22 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
+from sae_gd_labeler.runs.command import add_label_parser, run_label
+
+# torch, TransformerLens and sae_lens are imported inside the commands: --help and argument errors answer at once
 console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sae-gd-labeler", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_label_parser(sub)
 
     demo = sub.add_parser("demo", help="label the paper's synthetic features and SAE features of the toy world")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for labels.json and the figure")
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="speed of the engine against the reference (seed paper) method")
     bench.add_argument("--json", type=Path, help="write the full results here")
     bench.add_argument("--quick", action="store_true", help="fewer features and steps (a smoke run)")
-    bench.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    bench.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     bench.add_argument("--dtype", choices=["float32", "bfloat16"], default=None,
                        help="our engine's dtype (default bfloat16 on CUDA, float32 elsewhere); the reference "
                             "always runs in float32")
@@ -83,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                             "(default: looked up for known GPUs)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s")
+    if args.command == "label":
+        return run_label(parser, args, console)
     if args.command == "demo":
         return run_demo(args)
     if args.command == "bench-quality":
@@ -131,6 +139,8 @@ def run_bench_quality(args) -> int:
     unknown = sorted(set(categories) - set(world.categories))
     if unknown:
         raise SystemExit(f"unknown categories {unknown}; valid: {', '.join(world.categories)}")
+    import torch
+
     config = LabelerConfig() if args.method is None else LabelerConfig(method=args.method)
     disc = Discriminator(world.model if args.dtype == "float32" else
                          copy.deepcopy(world.model).to(getattr(torch, args.dtype)), world.template)
@@ -192,6 +202,8 @@ def run_real_bench_quality(args) -> int:
 
 
 def run_bench_readouts(args) -> int:
+    import torch
+
     from sae_gd_labeler.bench.readout_accuracy import CONCEPTS, READOUTS, concept_pairs, readout_accuracy
     from sae_gd_labeler.models import PACKAGED_MODELS, load_packaged_model
 
@@ -225,6 +237,8 @@ def run_bench_readouts(args) -> int:
 
 
 def run_bench(args) -> int:
+    import torch
+
     from sae_gd_labeler.bench.run import run_speed_bench
     from sae_gd_labeler.config import LabelerConfig
 
@@ -232,7 +246,8 @@ def run_bench(args) -> int:
         projection_config = None if args.projection_config is None else LabelerConfig.from_dict(args.projection_config)
     except ValueError as e:
         raise SystemExit(f"--projection-config: {e}") from None
-    result = run_speed_bench(device=args.device, quick=args.quick, log=console.print,
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    result = run_speed_bench(device=device, quick=args.quick, log=console.print,
                              dtype=None if args.dtype is None else getattr(torch, args.dtype), gemma=args.gemma,
                              projection_features=args.projection, peak_tflops=args.peak_tflops,
                              toy_world=args.toy_world, scaling_grid=args.scaling,

@@ -1,0 +1,174 @@
+"""Where a bulk run's SAE, subject model, discriminator and corpus come from, checked before any work.
+
+    --release R --sae-id ID   an sae_lens pretrained SAE (the model hub); release and id are checked
+                              against sae_lens's directory first, which needs no network
+    --sae-path DIR            an SAE saved by sae_lens (cfg.json + sae_weights.safetensors)
+    --toy-world HOOK          the shipped toy world's SAE at HOOK, with its model, corpus and discriminator
+
+A model (`--model`, `--discriminator`) is a packaged real LM name (sae_gd_labeler.models) or a
+TransformerLens / hub name; by default the SAE's own model (`cfg.metadata.model_name`), and the subject
+model as its own discriminator.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sae_gd_labeler.runs.run_dir import RunDirectoryError
+
+TOY_WORLD = "toy-world"
+
+
+class SourceError(RunDirectoryError):
+    """A source named on the command line does not exist; the message lists close valid names."""
+
+
+@dataclass
+class Sources:
+    sae: Any
+    model: Any
+    discriminator: Any  # a Discriminator
+    dataset: Any
+    description: dict[str, Any]  # what run_config.json records
+    example_fn: Callable | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_release(release: str, sae_id: str) -> dict[str, Any]:
+    """The directory entry of a pretrained SAE; SourceError naming close valid names otherwise."""
+    from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+
+    directory = get_pretrained_saes_directory()
+    if release not in directory:
+        close = difflib.get_close_matches(release, list(directory), n=5, cutoff=0.4)
+        raise SourceError(f"--release {release!r} is not an sae_lens release; close names: {', '.join(close) or '-'} "
+                          "(all: sae_lens.loading.pretrained_saes_directory.get_pretrained_saes_directory())")
+    entry = directory[release]
+    if sae_id not in entry.saes_map:
+        close = difflib.get_close_matches(sae_id, list(entry.saes_map), n=5, cutoff=0.4)
+        raise SourceError(f"--sae-id {sae_id!r} is not in release {release!r}; close ids: {', '.join(close) or '-'} "
+                          f"({len(entry.saes_map)} ids in all)")
+    neuronpedia = (entry.neuronpedia_id or {}).get(sae_id)
+    return {"release": release, "sae_id": sae_id, "model": entry.model, "neuronpedia_id": neuronpedia}
+
+
+def check_dataset(dataset: str | None) -> None:
+    """A name that looks like a local path must exist: never fall through to a hub lookup and its retries."""
+    if dataset is None or dataset == TOY_WORLD:
+        return
+    if looks_local(dataset) and not os.path.exists(os.path.expanduser(dataset)):
+        raise SourceError(f"--dataset {dataset!r}: file not found; give an existing file or folder "
+                          "(.txt, .json, .jsonl, .csv, .parquet, or a saved datasets folder), or a hub name org/name")
+
+
+def looks_local(name: str) -> bool:
+    from sae_gd_labeler.corpus import FILE_BUILDERS
+
+    return (name.startswith(("/", ".", "~")) or name.count("/") >= 2 or os.sep in name and os.path.exists(name)
+            or Path(name).suffix.lower() in FILE_BUILDERS)
+
+
+def load_sae(args) -> tuple[Any, dict[str, Any]]:
+    """The SAE and what run_config.json records of it."""
+    from sae_lens import SAE
+
+    device = args.device or "cpu"
+    if args.toy_world is not None:
+        raise ValueError("load_sae: use load_toy_world_sources for --toy-world")
+    if args.sae_path is not None:
+        path = Path(args.sae_path).expanduser()
+        if not (path / "cfg.json").exists():
+            raise SourceError(f"--sae-path {str(path)!r}: no cfg.json there; give a folder written by sae_lens "
+                              "(sae.save_model(path))")
+        sae = SAE.load_from_disk(str(path), device=device)
+        described = {"release": None, "sae_id": None, "path": str(path.resolve()), "toy_world": None,
+                     "neuronpedia_id": sae.cfg.metadata.neuronpedia_id}
+    else:
+        entry = check_release(args.release, args.sae_id)
+        sae = SAE.from_pretrained(args.release, args.sae_id, device=device)
+        described = {"release": args.release, "sae_id": args.sae_id, "path": None, "toy_world": None,
+                     "neuronpedia_id": entry["neuronpedia_id"] or sae.cfg.metadata.neuronpedia_id}
+    return sae, {**described, **_sae_facts(sae)}
+
+
+def _sae_facts(sae) -> dict[str, Any]:
+    return {"hook_name": sae.cfg.metadata.hook_name, "d_sae": sae.cfg.d_sae, "architecture": sae.cfg.architecture()}
+
+
+def load_model(name: str, device: str | None, dtype: str | None):
+    """A packaged real LM by its name, the toy world's model ("toy-world"), else a TransformerLens model from
+    the hub."""
+    from sae_gd_labeler.models import PACKAGED_MODELS, load_packaged_model
+
+    if name == TOY_WORLD:
+        from sae_gd_labeler.toyworld import load_toy_world
+
+        return load_toy_world().model.to(device or "cpu")
+    if name in PACKAGED_MODELS:
+        return load_packaged_model(name, device=device, dtype=dtype)
+    from transformer_lens import HookedTransformer
+
+    return HookedTransformer.from_pretrained_no_processing(name, device=device or "cpu", dtype=dtype or "float32")
+
+
+def hub_sources(args, sae, sae_description: dict[str, Any]) -> Sources:
+    from sae_gd_labeler.discriminator import Discriminator
+
+    meta = sae.cfg.metadata
+    model_name = args.model or meta.model_name
+    if model_name is None:
+        raise SourceError("the SAE's metadata names no model; give --model (a packaged model name such as "
+                          "smollm2-135m-instruct, or a TransformerLens model name)")
+    dataset = args.dataset or meta.dataset_path
+    if dataset is None:
+        raise SourceError("the SAE's metadata names no dataset; give --dataset (a file, a saved datasets folder "
+                          "or a hub name)")
+    check_dataset(dataset)
+    model = load_model(model_name, args.device, args.dtype)
+    disc_name = args.discriminator or model_name
+    disc_model = model if disc_name == model_name else load_model(disc_name, args.device, args.dtype)
+    description = {"sae": sae_description, "model": model_name, "discriminator": disc_name, "dataset": dataset}
+    if disc_name == TOY_WORLD:  # the world's discriminator was trained on its own template and short contexts
+        from sae_gd_labeler.toyworld import load_toy_world
+
+        world = load_toy_world()
+        return Sources(sae, model, Discriminator(disc_model, world.template), dataset, description,
+                       example_fn=world.within_sentence)
+    return Sources(sae, model, Discriminator(disc_model), dataset, description)
+
+
+def check_corpus(sources: Sources, text_column: str | None) -> None:
+    """Read the corpus's first window now: a missing column or an empty file fails before any work."""
+    from sae_gd_labeler.corpus import iter_token_batches
+
+    try:
+        next(iter_token_batches(sources.dataset, sources.model.tokenizer, context_size=8, batch_size=1,
+                                text_column=text_column, max_tokens=8))
+    except ValueError as e:
+        raise SourceError(f"--dataset {sources.description['dataset']!r}: {e}") from None
+
+
+def toy_world_sources(args) -> Sources:
+    """The shipped world's SAE at a hook, set up as its examples do (its template, one-sentence contexts)."""
+    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.toyworld import load_toy_world
+
+    world = load_toy_world()
+    if args.toy_world not in world.saes:
+        raise SourceError(f"--toy-world {args.toy_world!r}: the toy world has no SAE there; its hooks are "
+                          f"{', '.join(sorted(world.saes))}")
+    for flag in ("release", "sae_id", "sae_path", "model", "discriminator", "dataset"):
+        if getattr(args, flag, None) is not None:
+            raise SourceError(f"--{flag.replace('_', '-')} cannot be combined with --toy-world, which brings its "
+                              "own SAE, model, discriminator and corpus")
+    sae = world.saes[args.toy_world]
+    described = {"release": None, "sae_id": None, "path": None, "toy_world": args.toy_world,
+                 "neuronpedia_id": None, **_sae_facts(sae)}
+    description = {"sae": described, "model": TOY_WORLD, "discriminator": TOY_WORLD, "dataset": TOY_WORLD}
+    return Sources(sae, world.model, Discriminator(world.model, world.template), world.corpus, description,
+                   example_fn=world.within_sentence)
