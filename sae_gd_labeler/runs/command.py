@@ -203,7 +203,10 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                 sae, described = load_sae(args)
                 sources = hub_sources(args, sae, described)
                 check_corpus(sources, args.text_column)
-            spec.resolve(sources.sae.cfg.d_sae)
+            try:
+                spec.resolve(sources.sae.cfg.d_sae)
+            except ValueError as e:
+                raise InputError(str(e)) from None
             activation_config = ActivationConfig(max_tokens=args.n_tokens, seed=args.seed)
             sampling = SamplingConfig()
             run_config = {"format_version": FORMAT_VERSION, "package_version": _version(), **sources.description,
