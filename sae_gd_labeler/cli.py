@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sae_gd_labeler.runs.command import add_label_parser, run_label
+from sae_gd_labeler.runs.command import add_label_parser, input_error, run_label
 
 # torch, TransformerLens and sae_lens are imported inside the commands: --help and argument errors answer at once
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
     add_label_parser(sub)
+    export = sub.add_parser("export", help="write a run directory's labels for delphi, Neuronpedia or as CSV")
+    export.add_argument("run_dir", type=Path, help="a run directory of `sae-gd-labeler label`")
+    export.add_argument("--format", required=True, choices=["delphi", "neuronpedia", "csv"])
+    export.add_argument("--out", type=Path, default=None, help="folder or file (default: RUN_DIR/export/...)")
 
     demo = sub.add_parser("demo", help="label the paper's synthetic features and SAE features of the toy world")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for labels.json and the figure")
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s")
     if args.command == "label":
         return run_label(parser, args, console)
+    if args.command == "export":
+        return run_export(args)
     if args.command == "demo":
         return run_demo(args)
     if args.command == "bench-quality":
@@ -100,6 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench-readouts":
         return run_bench_readouts(args)
     return run_bench(args)
+
+
+def run_export(args) -> int:
+    from sae_gd_labeler.export import export_run
+
+    try:
+        path = export_run(args.run_dir, args.format, args.out)
+    except ValueError as e:
+        return input_error(e)
+    console.print(f"wrote {path}")
+    return 0
 
 
 def run_demo(args) -> int:

@@ -174,7 +174,7 @@ def run_label(parser, args, console) -> int:
     try:
         spec, run, config = check_arguments(parser, args)
     except (InputError, RunDirectoryError) as e:
-        return _input_error(e)
+        return input_error(e)
     return _label(args, spec, run, config, console)
 
 
@@ -217,7 +217,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                           "sampling_config": dataclasses.asdict(sampling), "command": sys.argv[1:]}
             run.check_config(run_config, args.overwrite)
         except (InputError, RunDirectoryError, PackagedModelNotInstalled) as e:
-            return _input_error(e)
+            return input_error(e)
         with RunProgress(not args.no_progress and ranks.main, console) as progress:
             summary = label_run(run, sources.sae, spec, model=sources.model, discriminator=sources.discriminator,
                                 dataset=sources.dataset, run_config=run_config, config=config,
@@ -257,7 +257,7 @@ def _fmt(x) -> str:
     return "-" if x is None or x != x else f"{x:.3f}"
 
 
-def _input_error(e: Exception) -> int:
+def input_error(e: Exception) -> int:
     sys.stderr.write(f"sae-gd-labeler: error: {e}\n")
     return 2
 
