@@ -84,7 +84,11 @@ class PromptTemplate:
                                  "with or without a leading space")
             ids.append(toks[0])
         if ids[0] == ids[1]:
-            raise ValueError(f"PromptTemplate yes {self.yes!r} and no {self.no!r} are the same token")
+            raise ValueError(f"PromptTemplate yes {self.yes!r} and no {self.no!r} are the same token (id {ids[0]}) in "
+                             "this tokenizer, which probably lacks both words; give the discriminator a template "
+                             "whose answers are two distinct single tokens of its vocabulary, e.g. "
+                             "Discriminator(model, PromptTemplate(text, yes=' yes', no=' no')) (for the toy world: "
+                             "Discriminator(world.model, world.template))")
         return ids[0], ids[1]
 
     def validate(self, tokenizer) -> None:

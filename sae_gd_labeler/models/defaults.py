@@ -6,6 +6,8 @@ come from `sae-gd-labeler bench-readouts` (see README, "Real models").
 
 from __future__ import annotations
 
+import json
+
 from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
@@ -19,5 +21,17 @@ DEFAULT_TEMPLATES: dict[str, PromptTemplate | AnswerTemplate] = {
 
 
 def packaged_default_template(model: HookedTransformer) -> PromptTemplate | AnswerTemplate | None:
-    """The default template of a packaged model, None for any other model."""
-    return DEFAULT_TEMPLATES.get(str(getattr(model.cfg, "model_name", "")).lower())
+    """The default template of a packaged model or of the shipped toy world's model, None for any other."""
+    from sae_gd_labeler.toyworld.discriminator import MODEL_NAME as TOY_WORLD_MODEL
+
+    name = str(getattr(model.cfg, "model_name", "")).lower()
+    if name == TOY_WORLD_MODEL:  # its discriminator was trained on its own question; its words lack "Yes" / "No"
+        return toy_world_template()
+    return DEFAULT_TEMPLATES.get(name)
+
+
+def toy_world_template() -> PromptTemplate:
+    from sae_gd_labeler.toyworld.world import DATA_DIR
+
+    tmpl = json.loads((DATA_DIR / "template.json").read_text())
+    return PromptTemplate(tmpl["text"], tmpl["yes"], tmpl["no"])
