@@ -144,7 +144,7 @@ def collect_activations(model, sae, dataset: Any, feature_ids, config: Activatio
                         on_batch: Callable[[int], None] | None = None) -> ActivationRecords:
     """Stream `dataset` through `model` up to the SAE's hook and keep per-feature records for `feature_ids`.
 
-    `feature_ids`: list, range, int or integer tensor of distinct ids in [0, d_sae). `context_size`,
+    `feature_ids`: list, range or integer tensor of distinct ids in [0, d_sae). `context_size`,
     `prepend_bos` and `hook_name` default to `sae.cfg.metadata` (`prepend_bos` then to the model's
     default). `dataset` is anything `iter_token_batches` reads. Everything is checked before the corpus
     is read; any error raises ValueError and returns nothing. `on_batch(n_tokens)` is called after each
@@ -375,8 +375,9 @@ def _check_feature_ids(feature_ids, d_sae: int) -> list[int]:
         if feature_ids.is_floating_point() or feature_ids.dtype == torch.bool:
             raise ValueError(f"feature_ids must be integers, got a {feature_ids.dtype} tensor")
         ids = feature_ids.flatten().tolist()
-    elif isinstance(feature_ids, numbers.Integral):
-        ids = [feature_ids]
+    elif isinstance(feature_ids, numbers.Integral):  # ambiguous: feature 12, or the first 12 features?
+        raise ValueError(f"feature_ids={feature_ids} is a single integer; give [{feature_ids}] for feature "
+                         f"{feature_ids} alone or range({feature_ids}) for the first {feature_ids} features")
     else:
         ids = list(feature_ids)
     bad_type = [i for i in ids if not isinstance(i, numbers.Integral) or isinstance(i, bool)]

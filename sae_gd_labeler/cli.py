@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sae_gd_labeler.runs.command import add_label_parser, input_error, run_label
+from sae_gd_labeler.runs.command import add_label_parser, input_error, non_negative_int, positive_int, run_label
 
 # torch, TransformerLens and sae_lens are imported inside the commands: --help and argument errors answer at once
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -40,11 +40,13 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="label the paper's synthetic features and SAE features of the toy world")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for labels.json and the figure")
-    demo.add_argument("--sae-features", type=int, default=6, help="how many of the most active SAE features")
+    demo.add_argument("--sae-features", type=non_negative_int, default=6,
+                      help="how many of the most active SAE features (default: %(default)s)")
 
     quality = sub.add_parser("bench-quality", help="recovery rate of category labels on the toy world")
     quality.add_argument("--json", type=Path, help="write the full results here")
-    quality.add_argument("--seeds", type=int, default=2, help="seeds per category (0..N-1)")
+    quality.add_argument("--seeds", type=positive_int, default=2,
+                         help="seeds per category (0..N-1) (default: %(default)s)")
     quality.add_argument("--categories", type=str, default=None, help="comma-separated; default all")
     quality.add_argument("--method", choices=["discrete", "soft", "hybrid"], default=None,
                          help="search method (default: LabelerConfig's default)")
@@ -120,6 +122,12 @@ def run_export(args) -> int:
 
 
 def run_demo(args) -> int:
+    from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
+
+    try:  # before minutes of work, not after
+        RunDirectory(args.out).check_writable()
+    except RunDirectoryError as e:
+        return input_error(e)
     from sae_gd_labeler.demo import demo
 
     start = time.perf_counter()

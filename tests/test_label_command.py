@@ -159,3 +159,19 @@ def test_help_answers_without_importing_torch():
     assert result.returncode == 0, result.stderr
     assert "--features" in result.stdout and "(default: alive)" in result.stdout
     assert "--kl-weight" in result.stdout  # every LabelerConfig field has a flag
+
+
+@pytest.mark.parametrize("args, words", [
+    (["demo", "--sae-features", "-3"], "expected an integer >= 0"),
+    (["bench-quality", "--seeds", "0"], "expected a positive integer"),
+])
+def test_existing_commands_refuse_nonsense_numbers_at_once(capsys, args, words):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_demo_checks_its_output_folder_before_any_work(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    code, err = _error(capsys, "demo", "--out", str(tmp_path / "a_file" / "demo"))
+    assert code == 2 and "is a file, not a folder" in err

@@ -114,3 +114,11 @@ def test_shards_merge_into_one_file_each_feature_once(tmp_path):
     assert [r["feature"] for r in run.labels.read()] == [0, 1, 2, 4]
     assert run.example_records()[1]["n"] == 2  # a resumed batch's examples replace the earlier ones
     assert not (tmp_path / "shards").exists()
+
+
+def test_a_bare_integer_as_feature_ids_is_refused_with_both_readings():
+    from sae_gd_labeler.activations import _check_feature_ids
+
+    with pytest.raises(ValueError, match=r"give \[12\] for feature 12 alone or range\(12\)"):
+        _check_feature_ids(12, 100)
+    assert _check_feature_ids([12], 100) == [12]

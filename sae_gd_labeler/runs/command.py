@@ -49,13 +49,13 @@ def add_label_parser(sub) -> None:
     run.add_argument("--dataset", help="corpus: a local file (.txt/.json/.jsonl/.csv/.parquet), a saved "
                      "datasets folder, or a hub name (default: the SAE's metadata dataset_path)")
     run.add_argument("--text-column", help="the corpus column holding text (default: tokens, input_ids, text)")
-    run.add_argument("--n-tokens", type=_positive_int, default=None,
+    run.add_argument("--n-tokens", type=positive_int, default=None,
                      help="corpus tokens to read (default: the whole corpus; streamed, memory does not grow with it)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available; under "
                      "torchrun with cuda each rank takes cuda:LOCAL_RANK)")
     run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
                      help="the models' dtype (default: float32)")
-    run.add_argument("--batch-features", type=_positive_int, default=None,
+    run.add_argument("--batch-features", type=positive_int, default=None,
                      help="features labeled and written together (default: LabelerConfig.feature_batch_size when "
                           "an integer, else 64); a crash loses at most this many")
     run.add_argument("--seed", type=int, default=0, help="seed of the sampling and of the search (default: 0)")
@@ -129,13 +129,21 @@ def _convert(name: str, value: str, kind: type):
         raise InputError(f"--{name.replace('_', '-')} {value!r}: expected a {kind.__name__}") from None
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text: str, low: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
     return value
 
 
