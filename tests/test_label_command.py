@@ -175,3 +175,19 @@ def test_demo_checks_its_output_folder_before_any_work(capsys, tmp_path):
     (tmp_path / "a_file").write_text("x")
     code, err = _error(capsys, "demo", "--out", str(tmp_path / "a_file" / "demo"))
     assert code == 2 and "is a file, not a folder" in err
+
+
+def test_a_second_run_with_the_same_corpus_settings_reuses_the_cached_records(uninterrupted, tmp_path, monkeypatch):
+    import sae_gd_labeler.runs.bulk as bulk
+
+    cache = tmp_path / "cache"
+    args = [*ARGS, "--cache-dir", str(cache)]
+    assert main(["-q", *args, "--out", str(tmp_path / "first")]) == 0
+    assert len(list(cache.glob("*/part-*.safetensors"))) == 1
+
+    def no_corpus_pass(*a, **k):
+        raise AssertionError("the corpus was read again")
+
+    monkeypatch.setattr(bulk, "collect_activations", no_corpus_pass)
+    assert main(["-q", *args, "--out", str(tmp_path / "second")]) == 0
+    assert _records(tmp_path / "second") == _records(uninterrupted)

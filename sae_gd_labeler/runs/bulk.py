@@ -25,6 +25,7 @@ from sae_gd_labeler.runs.distributed import Ranks, barrier
 from sae_gd_labeler.runs.example_records import TokenTexts, example_record
 from sae_gd_labeler.runs.feature_spec import FeatureSpec
 from sae_gd_labeler.runs.progress import RunProgress
+from sae_gd_labeler.runs.record_cache import RecordCache
 from sae_gd_labeler.runs.run_dir import RunDirectory
 from sae_gd_labeler.sampling import FeatureExamples, SamplingConfig, sample_examples
 
@@ -38,8 +39,11 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
               activation_config: ActivationConfig | None = None, sampling: SamplingConfig | None = None,
               text_column: str | None = None, example_fn: Callable[[Example], Example] | None = None,
               overwrite: bool = False, ranks: Ranks | None = None, progress: RunProgress | None = None,
-              batch_features: int | None = None) -> dict[str, Any] | None:
-    """Label `features` of `sae` into `run`; returns the summary (on rank 0; None on the others)."""
+              batch_features: int | None = None, cache: RecordCache | None = None) -> dict[str, Any] | None:
+    """Label `features` of `sae` into `run`; returns the summary (on rank 0; None on the others).
+
+    `cache`: where the corpus pass's records are kept for later runs with the same corpus settings.
+    """
     config = config or LabelerConfig()
     ranks = ranks or Ranks()
     progress = progress or RunProgress(False)
@@ -63,8 +67,15 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
     if mine:
         hook = sae.cfg.metadata.hook_name
         progress.start_corpus(None if activation_config is None else activation_config.max_tokens)
-        records = collect_activations(model, sae, dataset, mine, activation_config, text_column=text_column,
-                                      on_batch=progress.tokens_read)
+        records = None if cache is None else cache.load(mine)
+        if records is None:
+            records = collect_activations(model, sae, dataset, mine, activation_config, text_column=text_column,
+                                          on_batch=progress.tokens_read)
+            if cache is not None:
+                cache.save(records)
+        else:
+            log.info("rank %d: the records of its %d features come from the cache %s", ranks.rank, len(mine),
+                     cache.folder)
         sampled = sample_examples(records, model.tokenizer, config, sampling)
         if features.kind == "alive":
             blocks = [alive for block in blocks if (alive := [f for f in block if not records[f].dead])]

@@ -63,6 +63,9 @@ def add_label_parser(sub) -> None:
                      help="run directory (default: label_runs/<SAE name>); rerunning resumes it")
     run.add_argument("--overwrite", action="store_true", help="start the run directory over (removes only its "
                      "run files)")
+    run.add_argument("--cache-dir", type=Path, default=None,
+                     help="keep the corpus pass's per-feature records here (safetensors + JSON) and reuse them in "
+                          "later runs with the same SAE, model, corpus and activation settings (default: no cache)")
     run.add_argument("--no-progress", action="store_true", help="no progress display (logging only)")
     cfg = p.add_argument_group("LabelerConfig (see sae_gd_labeler.config)")
     for name, (kind, default, doc) in labeler_fields().items():
@@ -224,6 +227,14 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                           "activation_config": dataclasses.asdict(activation_config),
                           "sampling_config": dataclasses.asdict(sampling), "command": sys.argv[1:]}
             run.check_config(run_config, args.overwrite)
+            cache = None
+            if args.cache_dir is not None:
+                from sae_gd_labeler.runs.record_cache import RecordCache
+
+                corpus = {k: run_config[k] for k in ("sae", "model", "dataset", "text_column", "n_tokens")}
+                settings = {**corpus, "activation_config": {k: v for k, v in run_config["activation_config"].items()
+                                                            if k != "feature_chunk_size"}}
+                cache = RecordCache(args.cache_dir, settings)
         except (InputError, RunDirectoryError, PackagedModelNotInstalled) as e:
             return input_error(e)
         with RunProgress(not args.no_progress and ranks.main, console) as progress:
@@ -232,7 +243,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                                 activation_config=activation_config, sampling=sampling,
                                 text_column=args.text_column, example_fn=sources.example_fn,
                                 overwrite=args.overwrite, ranks=ranks, progress=progress,
-                                batch_features=args.batch_features)
+                                batch_features=args.batch_features, cache=cache)
     finally:
         close(ranks)
     if summary is not None:
