@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     readouts.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     readouts.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
+    run_memory = sub.add_parser("bench-run-memory", help="peak memory of a bulk label run as the corpus grows")
+    run_memory.add_argument("--multipliers", default="1,10", help="corpus sizes, as multiples of the toy corpus")
+    run_memory.add_argument("--features", default="0:64", help="features labeled in each run (default: %(default)s)")
+    run_memory.add_argument("--json", type=Path, help="write the results here")
+
     bench = sub.add_parser("bench", help="speed of the engine against the reference (seed paper) method")
     bench.add_argument("--json", type=Path, help="write the full results here")
     bench.add_argument("--quick", action="store_true", help="fewer features and steps (a smoke run)")
@@ -99,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s")
     if args.command == "label":
         return run_label(parser, args, console)
+    if args.command == "bench-run-memory":
+        return run_bench_run_memory(args)
     if args.command == "export":
         return run_export(args)
     if args.command == "demo":
@@ -118,6 +125,16 @@ def run_export(args) -> int:
     except ValueError as e:
         return input_error(e)
     console.print(f"wrote {path}")
+    return 0
+
+
+def run_bench_run_memory(args) -> int:
+    from sae_gd_labeler.bench.run_memory import run_memory_bench
+
+    result = run_memory_bench([int(k) for k in args.multipliers.split(",")], args.features, log=console.print)
+    console.print(f"peak RSS, largest corpus / smallest: {result['peak_ratio_largest_to_smallest']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
     return 0
 
 
