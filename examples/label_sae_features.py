@@ -22,9 +22,10 @@ def main(hook: str = "blocks.1.hook_resid_post", feature_ids=range(8), config: L
     labels = label_features(sae, feature_ids, model=world.model, discriminator=disc, dataset=world.corpus,
                             config=config or LabelerConfig(), example_fn=world.within_sentence)
     for lab in labels:
-        if lab.ok:
+        if lab.labeled:  # a weak label is kept, and said to be weak
             print(f"feature {lab.feature:>4}: {lab.label:<12} held-out balanced accuracy "
-                  f"{lab.metrics['balanced_accuracy']:.2f} ({lab.n_positive} positive / {lab.n_negative} negative)")
+                  f"{lab.metrics['balanced_accuracy']:.2f} ({lab.n_positive} positive / {lab.n_negative} negative)"
+                  + ("  [weak: not to be believed]" if lab.status == "weak" else ""))
         else:
             print(f"feature {lab.feature:>4}: no label ({lab.status})")
     return labels

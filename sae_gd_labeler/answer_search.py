@@ -18,10 +18,12 @@ import torch
 from sae_gd_labeler.calibration import fit_calibration
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.example import Example
 from sae_gd_labeler.feature_batch import FeatureData
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.objective import targets_from_activations
 from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.scoring.weak import UNINFORMATIVE, UNINFORMATIVE_LABEL
 from sae_gd_labeler.vocab import token_text
 
 N_REPORTED_CANDIDATES = 10
@@ -57,12 +59,15 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
         best = order[0]
         ids = [int(candidate_ids[i]) for i in order]
         scale, bias = float(calibration.scale[best]), float(calibration.bias[best])
-        metrics = {}
+        metrics, uninformative = {}, {}
         if data.heldout:
-            held = heldout[held_start:held_start + len(data.heldout), best] - neutral[best]  # [h]
+            held = heldout[held_start:held_start + len(data.heldout)] - neutral  # [h, C]
             held_start += len(data.heldout)
             truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
-            metrics = classification_metrics(scale * held + bias, truth)
+            metrics = classification_metrics(scale * held[:, best] + bias, truth)
+            # the uniform mixture of all candidates: its score is the mean of theirs, calibrated the same way
+            uniform = fit_calibration((log_p - neutral).mean(1, keepdim=True), target_of(data, config))
+            uninformative = classification_metrics(uniform.scale[0] * held.mean(1) + uniform.bias[0], truth)
         n_pos = sum(ex.activation > config.activation_threshold for ex in data.train)
         results[data.feature] = FeatureLabel(
             feature=data.feature,
@@ -73,18 +78,38 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
             n_positive=n_pos,
             n_negative=len(data.train) - n_pos,
             calibration={"scale": scale, "bias": bias},
+            baselines={UNINFORMATIVE: {"label": UNINFORMATIVE_LABEL, "metrics": uninformative}},
+            search_history={"method": "exhaustive", "n_candidates": len(candidate_ids)},
         )
     return results
 
 
-@torch.no_grad()
-def text_label_metrics(disc: Discriminator, data: FeatureData, label: str, config: LabelerConfig) -> dict[str, float]:
-    """Held-out metrics of any text label (one or more tokens) under the label-as-answer readout, calibrated on
-    the training examples exactly as the labeler calibrates its own labels."""
-    threshold = config.activation_threshold
+def target_of(data: FeatureData, config: LabelerConfig) -> torch.Tensor:
+    """The calibration target of a feature's training examples, [n]."""
     acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
-    target = targets_from_activations(acts, threshold, config.soft_targets)
-    calibration = fit_calibration(disc.answer_score(data.train, label)[:, None], target)
-    held = disc.answer_score(data.heldout, label)  # [h]
-    truth = torch.tensor([ex.activation > threshold for ex in data.heldout])
+    return targets_from_activations(acts, config.activation_threshold, config.soft_targets)
+
+
+@torch.no_grad()
+def text_label_metrics(disc: Discriminator, data: FeatureData, label: str | Sequence[int],
+                       config: LabelerConfig) -> dict[str, float]:
+    """Held-out metrics of any text label (one or more tokens; or exactly these token ids) under the
+    label-as-answer readout, calibrated on the training examples exactly as the labeler calibrates its own
+    labels."""
+    calibration = fit_calibration(_label_score(disc, data.train, label)[:, None], target_of(data, config))
+    held = _label_score(disc, data.heldout, label)  # [h]
+    truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
     return classification_metrics(calibration.scale[0] * held + calibration.bias[0], truth)
+
+
+def _label_score(disc: Discriminator, examples: Sequence[Example], label: str | Sequence[int]) -> torch.Tensor:
+    """disc.answer_score for a text label, or for a label given as discriminator token ids, [n]."""
+    if isinstance(label, str):
+        return disc.answer_score(examples, label)
+    ids = [int(t) for t in label]
+    if len(ids) == 1:  # a one-hot label is the hard one-token label exactly
+        one_hot = torch.zeros(disc.d_vocab, device=disc.device)
+        one_hot[ids[0]] = 1.0
+        return disc.answer_score(examples, one_hot)
+    # several tokens: their log-probs add up, after the example and after the neutral filler
+    return disc._text_log_prob(examples, ids) - disc._text_log_prob([], ids, neutral=True)

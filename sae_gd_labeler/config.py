@@ -61,6 +61,14 @@ class LabelerConfig:
     min_examples_per_class: int = 4  # fewer positives or negatives: status "too_few_examples"
     batch_examples: int = 16  # examples per feature per gradient step, half positive, half negative
     eval_examples: int = 32  # training examples on which discrete proposals are scored exactly
+    # -- trust ----------------------------------------------------------------------------------------
+    # A label gets status "weak" (kept, not to be believed) when its held-out balanced accuracy is below
+    # weak_threshold (or undefined), or when its held-out AUROC is not above max(0.5, the uninformative
+    # label's) by more than weak_auroc_margin (the uninformative label: the uniform mixture of all candidate
+    # tokens, scored the same way).
+    # The rule and how the defaults were measured: sae_gd_labeler.scoring.weak.
+    weak_threshold: float = 0.7
+    weak_auroc_margin: float = 0.05
     # -- vocabulary -----------------------------------------------------------------------------------
     # "words": word tokens that round-trip in the label slot (on a subword tokenizer, word pieces such as
     # " desp" too); "dictionary": of those, English words (WordNet list) and words of non-Latin scripts;
@@ -103,6 +111,12 @@ class LabelerConfig:
                 raise ValueError(f"LabelerConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"LabelerConfig.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.weak_threshold <= 1.0:
+            raise ValueError(f"LabelerConfig.weak_threshold must be in [0, 1] (a balanced accuracy), got "
+                             f"{self.weak_threshold}")
+        if not 0.0 <= self.weak_auroc_margin <= 0.5:
+            raise ValueError(f"LabelerConfig.weak_auroc_margin must be in [0, 0.5] (an AUROC difference), got "
+                             f"{self.weak_auroc_margin}")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ValueError(f"LabelerConfig.heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
         vocab = self.candidate_vocab

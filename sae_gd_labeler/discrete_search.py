@@ -35,6 +35,19 @@ class DiscreteResult:
     losses: torch.Tensor  # [F, R] their exact loss on the evaluation rows
     visited: list[set[int]]  # per feature: every candidate index scored exactly
     iterations: torch.Tensor  # [F] iterations until every restart of the feature stopped (see PATIENCE)
+    # per iteration (0: the starts), the tokens held [F, R] and their exact losses [F, R] on the evaluation
+    # rows, and which restarts were still searching in it [F, R] (a stopped restart holds its token)
+    history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+
+    def restart_histories(self, feature: int) -> list[tuple[list[int], list[float]]]:
+        """Per restart of one feature: (candidate index held, exact loss) at its start and at every
+        iteration it searched in."""
+        out = []
+        for r in range(self.tokens.shape[1]):
+            steps = [(int(t[feature, r]), float(loss[feature, r])) for t, loss, live in self.history
+                     if live[feature, r]]
+            out.append(([t for t, _ in steps], [loss for _, loss in steps]))
+        return out
 
 
 def standardized(score: torch.Tensor) -> torch.Tensor:
@@ -105,6 +118,7 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor, guides: torch.Tens
     active = torch.ones(n_feat, restarts, dtype=torch.bool)
     misses = torch.zeros(n_feat, restarts, dtype=torch.long)  # iterations in a row without a better token
     iterations = torch.zeros(n_feat, dtype=torch.long)
+    history = [(tokens.clone(), losses.clone(), active.clone())]  # [F, R] each: a few ints per iteration
     if guides is None and k >= 1:  # [F, C]; the caller passes the one `starts` used (a gradient pass)
         guides = guide(batch)
 
@@ -130,10 +144,13 @@ def discrete_search(batch: FeatureBatch, start: torch.Tensor, guides: torch.Tens
         tokens[f_idx[improved], r_idx[improved]] = proposals[improved, best[improved]]
         losses[f_idx[improved], r_idx[improved]] = best_loss[improved]
         misses[f_idx, r_idx] = torch.where(improved, 0, misses[f_idx, r_idx] + 1)
+        searched = torch.zeros_like(active)
+        searched[f_idx, r_idx] = True
+        history.append((tokens.clone(), losses.clone(), searched))
         active &= misses < PATIENCE
         iterations[f_idx.unique()] += 1
 
-    return DiscreteResult(tokens, losses, [set(d) for d in scored], iterations)
+    return DiscreteResult(tokens, losses, [set(d) for d in scored], iterations, history)
 
 
 def _screened(batch: FeatureBatch, scored: list[dict[int, float]], screened: list[dict[int, tuple]],

@@ -16,6 +16,7 @@ from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
 from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.scoring.weak import UNINFORMATIVE, UNINFORMATIVE_LABEL, apply_weak_rule
 from sae_gd_labeler.soft_search import soft_search, trajectory
 from sae_gd_labeler.vocab import candidate_token_ids, token_text
 
@@ -77,7 +78,8 @@ def label_examples(
                 results.update(label_batch_by_answer(disc, chunk, candidates, config))
             else:
                 results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
-    return {feature: results[feature] for feature in examples_by_feature}
+    # one place for every readout: a label that should not be believed becomes "weak" (scoring.weak)
+    return {feature: apply_weak_rule(results[feature], config) for feature in examples_by_feature}
 
 
 def resolve_readout(config: LabelerConfig, disc: Discriminator) -> str:
@@ -131,7 +133,7 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
     n_feat = len(batch)
     pools: list[set[int]] = [set() for _ in range(n_feat)]
     steps = torch.zeros(n_feat, dtype=torch.long)
-    soft = None
+    soft = found = None
     if method in ("soft", "hybrid"):
         soft = soft_search(batch)
         steps += soft.steps
@@ -152,7 +154,7 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
     for f, t, loss in zip(feature_of.tolist(), tokens.tolist(), losses.tolist()):
         ranked[f].append((loss, t))
     best = torch.tensor([min(r)[1] for r in ranked])  # [F] candidate index of each feature's label
-    metrics = heldout_metrics(batch, best)
+    metrics, uninformative = heldout_metrics(batch, best)
 
     results = {}
     for f, data in enumerate(batch.features):
@@ -169,8 +171,30 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
             n_negative=len(data.train) - n_pos,
             steps=int(steps[f]),
             trajectory=None if soft is None else _trajectory(batch, soft, f, int(best[f])),
+            baselines={UNINFORMATIVE: {"label": UNINFORMATIVE_LABEL, "metrics": uninformative[f]}},
+            search_history=_search_history(batch, method, soft, found, f),
         )
     return results
+
+
+def _search_history(batch: FeatureBatch, method: str, soft, found, f: int) -> dict:
+    """How feature f's search went: the soft phase's length and, for the discrete phase, each restart's
+    token and exact loss (on the evaluation rows, which the search minimises) at its start and per
+    iteration."""
+    history: dict = {"method": method}
+    if soft is not None:
+        history["soft_steps"] = soft.steps
+    if found is not None:
+        text = {}  # candidate index -> label text; restarts hold the same tokens often
+        restarts = []
+        for tokens, losses in found.restart_histories(f):
+            for t in tokens:
+                if t not in text:
+                    text[t] = token_text(batch.disc, [int(batch.candidate_ids[t])])
+            restarts.append({"tokens": [text[t] for t in tokens], "losses": losses})
+        history["restarts"] = restarts
+        history["n_eval_examples"] = len(batch.eval_rows[f])
+    return history
 
 
 def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tensor:
@@ -186,23 +210,50 @@ def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tens
 
 
 @torch.no_grad()
-def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> list[dict[str, float]]:
-    disc = batch.disc
-    examples = [ex for data in batch.features for ex in data.heldout]
-    if not examples:
-        return [{} for _ in batch.features]
-    cache = disc.cache_prefixes(examples, max_rows=batch.config.max_rows_per_forward)
-    sizes = [len(data.heldout) for data in batch.features]
-    label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)]
-    label_tokens = label_tokens.repeat_interleave(torch.tensor(sizes, device=label_tokens.device))  # [N]
-    scores = disc.answer_grid(cache, label_tokens[:, None, None], max_rows=batch.config.max_rows_per_forward)
-    scores = scores[:, 0].cpu().split(sizes)
-    threshold = batch.config.activation_threshold
-    out = []
-    for data, score in zip(batch.features, scores):
-        positive = torch.tensor([ex.activation > threshold for ex in data.heldout])
-        out.append(classification_metrics(score, positive))
-    return out
+def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Held-out metrics of each feature's label (candidate index best [F]), and of the uninformative label
+    (the uniform mixture of all candidates, see scoring.weak) on the same examples."""
+    features, config = batch.features, batch.config
+    if not any(data.heldout for data in features):
+        return [{} for _ in features], [{} for _ in features]
+    cache = batch.disc.cache_prefixes([ex for data in features for ex in data.heldout],
+                                      max_rows=config.max_rows_per_forward)
+    label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)][:, None]  # [F, 1]
+    labels = heldout_answers(batch.disc, features, config, label_tokens=label_tokens, cache=cache)
+    uniform = heldout_answers(batch.disc, features, config, label_embed=batch.W_cand.mean(0), cache=cache)
+    return metrics_per_feature(features, labels, config), metrics_per_feature(features, uniform, config)
+
+
+@torch.no_grad()
+def heldout_answers(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                    label_tokens: torch.Tensor | None = None, label_embed: torch.Tensor | None = None,
+                    cache=None) -> list[torch.Tensor]:
+    """logit(yes) - logit(no) on each feature's held-out examples ([h_f] per feature), for one hard label per
+    feature (label_tokens [F, K]) or one soft label embedding for all (label_embed [d_model]). cache: the
+    held-out examples' prefixes in that order, when already computed."""
+    sizes = [len(data.heldout) for data in features]
+    if sum(sizes) == 0:
+        return [torch.zeros(0) for _ in features]
+    if cache is None:
+        cache = disc.cache_prefixes([ex for data in features for ex in data.heldout],
+                                    max_rows=config.max_rows_per_forward)
+    if label_embed is not None:
+        embeds = label_embed.float().to(disc.device).expand(sum(sizes), 1, 1, -1)  # [N, 1, 1, d_model]
+        scores = disc.answer_grid(cache, label_embeds=embeds, max_rows=config.max_rows_per_forward)
+    else:
+        repeats = torch.tensor(sizes, device=label_tokens.device)
+        tokens = label_tokens.repeat_interleave(repeats, dim=0)  # [N, K]
+        scores = disc.answer_grid(cache, tokens[:, None, :].to(disc.device), max_rows=config.max_rows_per_forward)
+    return list(scores[:, 0].cpu().split(sizes))
+
+
+def metrics_per_feature(features: Sequence[FeatureData], scores: Sequence[torch.Tensor],
+                        config: LabelerConfig) -> list[dict[str, float]]:
+    """classification_metrics of each feature's held-out scores (score > 0: predicted to fire)."""
+    threshold = config.activation_threshold
+    return [classification_metrics(score, torch.tensor([ex.activation > threshold for ex in data.heldout],
+                                                       dtype=torch.bool))
+            for data, score in zip(features, scores)]
 
 
 def _trajectory(batch: FeatureBatch, soft, f: int, best: int) -> dict[str, list[float]]:

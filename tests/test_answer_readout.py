@@ -144,7 +144,7 @@ def test_exhaustive_labeler_returns_the_lowest_exact_loss_label():
     examples = [Example(w, w, 1.0 if w in pos else 0.0) for w in words] * 2
     config = LabelerConfig(heldout_fraction=0.2, examples_per_feature=200)
     label = label_examples({"f": examples}, disc, config)["f"]
-    assert label.ok and label.calibration is not None and math.isfinite(label.metrics["auroc"])
+    assert label.labeled and label.calibration is not None and math.isfinite(label.metrics["auroc"])
     from sae_gd_labeler.labeler import split_examples
     from sae_gd_labeler.vocab import candidate_token_ids
     data = split_examples("f", examples, config.replace(readout="answer"))

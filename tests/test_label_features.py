@@ -34,7 +34,7 @@ def test_end_to_end_in_order_with_dead_feature(setup):
     assert [lab.feature for lab in labels] == ids
     assert labels[1].status == "dead" and labels[1].label is None
     for lab in (labels[0], labels[2]):
-        assert lab.status == "ok", lab.status
+        assert lab.labeled, lab.status
         assert lab.label and lab.n_positive >= 2 and lab.n_negative >= 2
         assert 0.0 <= lab.metrics["balanced_accuracy"] <= 1.0
 
@@ -74,7 +74,7 @@ def test_example_fn_is_applied_to_every_example(setup):
     labels = label_features(sae, [0], model=model, discriminator=Discriminator(model, TEMPLATE), dataset=corpus,
                             config=FAST, example_fn=cut)
     n_train = labels[0].n_positive + labels[0].n_negative
-    assert labels[0].ok and len(seen) > n_train  # every training example and the held-out ones too
+    assert labels[0].labeled and len(seen) > n_train  # every training example and the held-out ones too
 
 
 def test_toy_world_cuts_contexts_to_the_sentence():

@@ -45,7 +45,7 @@ def test_same_seed_same_labels_and_batching_changes_nothing(disc, method):
     alone = {k: label_examples({k: v}, disc, cfg)[k] for k, v in FEATURES.items()}
     assert list(together) == list(FEATURES)
     for k in FEATURES:
-        assert together[k].status == "ok"
+        assert together[k].labeled
         assert together[k].label == again[k].label == alone[k].label
         assert [c.label for c in together[k].candidates] == [c.label for c in alone[k].candidates]
         for a, b in zip(together[k].candidates, alone[k].candidates):
@@ -99,7 +99,7 @@ def test_too_few_examples_is_a_status_not_an_error(disc):
     few = [Example("the cat", "cat", 1.0), Example("the dog", "dog", 1.0), Example("the car", "car", 0.0)]
     res = label_examples({"few": few, "animals": FEATURES["animals"]}, disc, FAST)
     assert res["few"].status == "too_few_examples" and res["few"].label is None
-    assert res["animals"].status == "ok"
+    assert res["animals"].labeled
 
 
 def test_labeling_leaves_the_model_as_it_was(disc):
@@ -116,4 +116,4 @@ def test_device_and_dtype_must_match_the_model(disc):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device='cuda'"):
             label_examples({"a": FEATURES["animals"]}, disc, FAST.replace(device="cuda"))
-    assert label_examples({"a": FEATURES["animals"]}, disc, FAST.replace(device="cpu", dtype="float32"))["a"].ok
+    assert label_examples({"a": FEATURES["animals"]}, disc, FAST.replace(device="cpu", dtype="float32"))["a"].labeled

@@ -1,0 +1,26 @@
+"""Trust and comparison: the weak-label rule, scoring any text label on equal terms, baselines, and
+external label files.
+
+    from sae_gd_labeler.scoring import score_text_labels, add_baselines, read_label_file
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "weak_reason": "weak", "label_weak_reason": "weak", "apply_weak_rule": "weak",
+    "score_text_labels": "text_score", "labeler_split": "text_score", "score_uninformative": "text_score",
+    "most_frequent_token": "baselines", "output_projection_tokens": "baselines", "add_baselines": "baselines",
+    "read_label_file": "label_files",
+}
+
+
+def __getattr__(name: str):
+    # lazy: the labeler imports scoring.weak, and text_score imports the labeler
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)
