@@ -22,6 +22,7 @@ from sae_gd_labeler.example import Example
 from sae_gd_labeler.labeler import label_examples
 from sae_gd_labeler.result import FeatureLabel
 from sae_gd_labeler.sampling import SamplingConfig, sample_examples
+from sae_gd_labeler.scoring.baselines import add_baselines
 
 
 def label_features(
@@ -36,6 +37,7 @@ def label_features(
     sampling: SamplingConfig | None = None,
     text_column: str | None = None,
     example_fn: Callable[[Example], Example] | None = None,
+    baselines: bool = True,
 ) -> list[FeatureLabel]:
     """One FeatureLabel per id, in the order of `feature_ids` (a list, range or tensor of ints).
 
@@ -43,6 +45,8 @@ def label_features(
     discriminator: a Discriminator or a model; None uses the subject model with its default template.
     dataset: a hub dataset name or local path (streamed), a datasets.Dataset, a list of strings or a
         token tensor; None uses `sae.cfg.metadata.dataset_path`.
+    baselines: score the most frequent token and the output projection beside every label, on the same
+        examples (`FeatureLabel.baselines`, see scoring.baselines).
     Dead and too-rare features come back with that status and no label, never silently dropped.
     """
     config = config if config is not None else LabelerConfig()
@@ -64,8 +68,11 @@ def label_features(
     prepare = example_fn if example_fn is not None else (lambda ex: ex)
     labels = {}
     if ready:
-        labels = label_examples({f: [prepare(ex) for ex in s.train] for f, s in ready.items()}, disc, config,
-                                heldout={f: [prepare(ex) for ex in s.heldout] for f, s in ready.items()})
+        examples = {f: ([prepare(ex) for ex in s.train], [prepare(ex) for ex in s.heldout]) for f, s in ready.items()}
+        labels = label_examples({f: train for f, (train, _) in examples.items()}, disc, config,
+                                heldout={f: heldout for f, (_, heldout) in examples.items()})
+        if baselines:
+            add_baselines(labels, examples, records, sae, model, disc, config)
     return [
         labels[f] if f in labels else FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
         for f, s in sampled.items()
