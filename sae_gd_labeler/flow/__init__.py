@@ -15,6 +15,12 @@ import importlib
 _PUBLIC = {
     "match": "sae_gd_labeler.flow.match",
     "decoder_rows": "sae_gd_labeler.flow.match",
+    "predecessors": "sae_gd_labeler.flow.origins",
+    "OriginThresholds": "sae_gd_labeler.flow.origins",
+    "Origin": "sae_gd_labeler.flow.origins",
+    "Link": "sae_gd_labeler.flow.origins",
+    "ORIGINS": "sae_gd_labeler.flow.origins",
+    "Site": "sae_gd_labeler.flow.sites",
 }
 __all__ = sorted(_PUBLIC)
 
