@@ -21,6 +21,11 @@ _PUBLIC = {
     "Link": "sae_gd_labeler.flow.origins",
     "ORIGINS": "sae_gd_labeler.flow.origins",
     "Site": "sae_gd_labeler.flow.sites",
+    "flow_graph": "sae_gd_labeler.flow.graph",
+    "residual_chain": "sae_gd_labeler.flow.graph",
+    "to_attribution_graph": "sae_gd_labeler.flow.export",
+    "write_attribution_graph": "sae_gd_labeler.flow.export",
+    "plot_flow_graph": "sae_gd_labeler.flow.plot",
 }
 __all__ = sorted(_PUBLIC)
 
