@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,13 +95,14 @@ def torchrun_ranks(args: argparse.Namespace) -> Iterator[Any]:
 def describe(sae, *, release: str | None, sae_id: str | None, model: str, discriminator: str,
              dataset: str) -> dict[str, Any]:
     """What run_config.json records of the sources, with the keys `sae-gd-labeler label` writes."""
-    neuronpedia = sae.cfg.metadata.neuronpedia_id
+    from sae_gd_labeler.runs.run_config import describe_sae
+
+    neuronpedia = None
     if release is not None:
         from sae_gd_labeler.runs.sources import check_release
 
-        neuronpedia = check_release(release, sae_id)["neuronpedia_id"] or neuronpedia
-    facts = {"release": release, "sae_id": sae_id, "path": None, "toy_world": None, "neuronpedia_id": neuronpedia,
-             "hook_name": sae.cfg.metadata.hook_name, "d_sae": sae.cfg.d_sae, "architecture": sae.cfg.architecture()}
+        neuronpedia = check_release(release, sae_id)["neuronpedia_id"]
+    facts = describe_sae(sae, release=release, sae_id=sae_id, neuronpedia_id=neuronpedia)
     return {"sae": facts, "model": model, "discriminator": discriminator, "dataset": dataset}
 
 
@@ -129,7 +129,8 @@ def label_into(args: argparse.Namespace, ranks, sae, *, model, discriminator, da
     from sae_gd_labeler.runs.command import closing_table
     from sae_gd_labeler.runs.feature_spec import parse_feature_spec
     from sae_gd_labeler.runs.progress import RunProgress
-    from sae_gd_labeler.runs.run_dir import FORMAT_VERSION, RunDirectory
+    from sae_gd_labeler.runs.run_config import build_run_config
+    from sae_gd_labeler.runs.run_dir import RunDirectory
     from sae_gd_labeler.sampling import SamplingConfig
 
     spec = parse_feature_spec(args.features)
@@ -139,12 +140,10 @@ def label_into(args: argparse.Namespace, ranks, sae, *, model, discriminator, da
     config = labeler_config(args)
     activation_config = ActivationConfig(max_tokens=args.n_tokens, seed=args.seed)
     sampling = SamplingConfig()
-    # the keys and values of runs/command.py's run_config, so that the command can resume this run
-    run_config = {"format_version": FORMAT_VERSION, "package_version": _version(), **description,
-                  "text_column": None, "n_tokens": args.n_tokens, "features": spec.text, "seed": args.seed,
-                  "dtype": args.dtype, "device": args.device, "labeler_config": config.to_dict(),
-                  "activation_config": dataclasses.asdict(activation_config),
-                  "sampling_config": dataclasses.asdict(sampling), "command": args.argv}
+    # built as the command builds it, so that the command can resume this run and the other way round
+    run_config = build_run_config(description, features=spec.text, seed=args.seed, config=config,
+                                  activation_config=activation_config, sampling=sampling, n_tokens=args.n_tokens,
+                                  dtype=args.dtype, device=args.device, command=args.argv)
     run.check_config(run_config, args.overwrite)
     console = Console()
     with RunProgress(not args.no_progress and ranks.main, console) as progress:
@@ -155,15 +154,6 @@ def label_into(args: argparse.Namespace, ranks, sae, *, model, discriminator, da
     if summary is not None and not args.no_progress:
         console.print(closing_table(run, summary))
     return summary
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sae-gd-labeler")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # -- the smoke mode's stand-ins ------------------------------------------------------------------------------

@@ -191,3 +191,34 @@ def test_a_second_run_with_the_same_corpus_settings_reuses_the_cached_records(un
     monkeypatch.setattr(bulk, "collect_activations", no_corpus_pass)
     assert main(["-q", *args, "--out", str(tmp_path / "second")]) == 0
     assert _records(tmp_path / "second") == _records(uninterrupted)
+
+
+def test_the_sae_s_own_model_is_loaded_with_its_metadata_s_arguments(monkeypatch, saved_sae):
+    """gpt2-small-res-jb needs center_writing_weights=True: without it the SAE reads other activations."""
+    import argparse
+
+    from sae_lens import SAE
+    from transformer_lens import HookedTransformer
+
+    from sae_gd_labeler.runs import sources
+    from sae_gd_labeler.template import AnswerTemplate
+    from sae_gd_labeler.toyworld import load_toy_world
+
+    calls = []
+    world_model = load_toy_world().model
+
+    def from_hub(name, **kwargs):
+        calls.append((name, kwargs))
+        return world_model
+
+    monkeypatch.setattr(HookedTransformer, "from_pretrained_no_processing", staticmethod(from_hub))
+    folder, corpus = saved_sae
+    sae = SAE.load_from_disk(str(folder))
+    sae.cfg.metadata.model_name = "gpt2"
+    sae.cfg.metadata.model_from_pretrained_kwargs = {"center_writing_weights": True}
+    args = argparse.Namespace(model=None, discriminator=None, dataset=str(corpus), device="cpu", dtype=None)
+    from sae_gd_labeler.config import LabelerConfig
+
+    built = sources.hub_sources(args, sae, {}, LabelerConfig(readout="answer"))
+    assert calls == [("gpt2", {"device": "cpu", "dtype": "float32", "center_writing_weights": True})]
+    assert isinstance(built.discriminator.template, AnswerTemplate)  # --readout answer asks in its template

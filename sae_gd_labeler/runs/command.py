@@ -21,7 +21,7 @@ from typing import Any
 
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.runs.feature_spec import FeatureSpec, parse_feature_spec
-from sae_gd_labeler.runs.run_dir import FORMAT_VERSION, RunDirectory, RunDirectoryError
+from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
 
 # LabelerConfig fields that have a flag of their own with a wider meaning
 OWN_FLAGS = {"seed", "device", "dtype", "feature_batch_size"}
@@ -197,6 +197,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
     from sae_gd_labeler.runs.bulk import label_run
     from sae_gd_labeler.runs.distributed import close, init_ranks
     from sae_gd_labeler.runs.progress import RunProgress
+    from sae_gd_labeler.runs.run_config import build_run_config
     from sae_gd_labeler.runs.sources import check_corpus, hub_sources, load_sae, toy_world_sources
     from sae_gd_labeler.sampling import SamplingConfig
 
@@ -212,7 +213,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                     sources.sae.to(args.device)
             else:
                 sae, described = load_sae(args)
-                sources = hub_sources(args, sae, described)
+                sources = hub_sources(args, sae, described, config)
                 check_corpus(sources, args.text_column)
             try:
                 spec.resolve(sources.sae.cfg.d_sae)
@@ -220,12 +221,10 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                 raise InputError(str(e)) from None
             activation_config = ActivationConfig(max_tokens=args.n_tokens, seed=args.seed)
             sampling = SamplingConfig()
-            run_config = {"format_version": FORMAT_VERSION, "package_version": _version(), **sources.description,
-                          "text_column": args.text_column, "n_tokens": args.n_tokens, "features": spec.text,
-                          "seed": args.seed, "dtype": args.dtype, "device": args.device,
-                          "labeler_config": config.to_dict(),
-                          "activation_config": dataclasses.asdict(activation_config),
-                          "sampling_config": dataclasses.asdict(sampling), "command": sys.argv[1:]}
+            run_config = build_run_config(sources.description, features=spec.text, seed=args.seed, config=config,
+                                          activation_config=activation_config, sampling=sampling,
+                                          text_column=args.text_column, n_tokens=args.n_tokens, dtype=args.dtype,
+                                          device=args.device, command=sys.argv[1:])
             run.check_config(run_config, args.overwrite)
             cache = None
             if args.cache_dir is not None:
@@ -279,12 +278,3 @@ def _fmt(x) -> str:
 def input_error(e: Exception) -> int:
     sys.stderr.write(f"sae-gd-labeler: error: {e}\n")
     return 2
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sae-gd-labeler")
-    except PackageNotFoundError:
-        return "unknown"

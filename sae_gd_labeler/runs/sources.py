@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sae_gd_labeler.runs.run_config import describe_sae
 from sae_gd_labeler.runs.run_dir import RunDirectoryError
 
 TOY_WORLD = "toy-world"
@@ -86,23 +87,16 @@ def load_sae(args) -> tuple[Any, dict[str, Any]]:
             raise SourceError(f"--sae-path {str(path)!r}: no cfg.json there; give a folder written by sae_lens "
                               "(sae.save_model(path))")
         sae = SAE.load_from_disk(str(path), device=device)
-        described = {"release": None, "sae_id": None, "path": str(path.resolve()), "toy_world": None,
-                     "neuronpedia_id": sae.cfg.metadata.neuronpedia_id}
-    else:
-        entry = check_release(args.release, args.sae_id)
-        sae = SAE.from_pretrained(args.release, args.sae_id, device=device)
-        described = {"release": args.release, "sae_id": args.sae_id, "path": None, "toy_world": None,
-                     "neuronpedia_id": entry["neuronpedia_id"] or sae.cfg.metadata.neuronpedia_id}
-    return sae, {**described, **_sae_facts(sae)}
+        return sae, describe_sae(sae, path=str(path.resolve()))
+    entry = check_release(args.release, args.sae_id)
+    sae = SAE.from_pretrained(args.release, args.sae_id, device=device)
+    return sae, describe_sae(sae, release=args.release, sae_id=args.sae_id, neuronpedia_id=entry["neuronpedia_id"])
 
 
-def _sae_facts(sae) -> dict[str, Any]:
-    return {"hook_name": sae.cfg.metadata.hook_name, "d_sae": sae.cfg.d_sae, "architecture": sae.cfg.architecture()}
-
-
-def load_model(name: str, device: str | None, dtype: str | None):
+def load_model(name: str, device: str | None, dtype: str | None, hub_kwargs: dict[str, Any] | None = None):
     """A packaged real LM by its name, the toy world's model ("toy-world"), else a TransformerLens model from
-    the hub."""
+    the hub, loaded as sae_lens loads an SAE's model (`hub_kwargs`: its metadata's model_from_pretrained_kwargs,
+    e.g. center_writing_weights=True for gpt2-small-res-jb: without them the SAE reads other activations)."""
     from sae_gd_labeler.models import PACKAGED_MODELS, load_packaged_model
 
     if name == TOY_WORLD:
@@ -113,10 +107,14 @@ def load_model(name: str, device: str | None, dtype: str | None):
         return load_packaged_model(name, device=device, dtype=dtype)
     from transformer_lens import HookedTransformer
 
-    return HookedTransformer.from_pretrained_no_processing(name, device=device or "cpu", dtype=dtype or "float32")
+    return HookedTransformer.from_pretrained_no_processing(name, device=device or "cpu", dtype=dtype or "float32",
+                                                           **(hub_kwargs or {}))
 
 
-def hub_sources(args, sae, sae_description: dict[str, Any]) -> Sources:
+def hub_sources(args, sae, sae_description: dict[str, Any], config=None) -> Sources:
+    """The subject model (with the SAE's loading arguments when it is the SAE's own model), the discriminator
+    (asked in the template `config.readout` calls for: "answer" -> label-as-answer, "yes_no" / "full_vocab" ->
+    the yes / no question, "auto" -> the model's measured default) and the corpus."""
     from sae_gd_labeler.discriminator import Discriminator
 
     meta = sae.cfg.metadata
@@ -129,7 +127,8 @@ def hub_sources(args, sae, sae_description: dict[str, Any]) -> Sources:
         raise SourceError("the SAE's metadata names no dataset; give --dataset (a file, a saved datasets folder "
                           "or a hub name)")
     check_dataset(dataset)
-    model = load_model(model_name, args.device, args.dtype)
+    own_kwargs = meta.model_from_pretrained_kwargs if model_name == meta.model_name else None
+    model = load_model(model_name, args.device, args.dtype, own_kwargs)
     disc_name = args.discriminator or model_name
     disc_model = model if disc_name == model_name else load_model(disc_name, args.device, args.dtype)
     description = {"sae": sae_description, "model": model_name, "discriminator": disc_name, "dataset": dataset}
@@ -139,7 +138,19 @@ def hub_sources(args, sae, sae_description: dict[str, Any]) -> Sources:
         world = load_toy_world()
         return Sources(sae, model, Discriminator(disc_model, world.template), dataset, description,
                        example_fn=world.within_sentence)
-    return Sources(sae, model, Discriminator(disc_model), dataset, description)
+    return Sources(sae, model, Discriminator(disc_model, readout_template(disc_model, config)), dataset, description)
+
+
+def readout_template(model, config):
+    """The template for `config.readout` (None: the model's default, see discriminator.default_template)."""
+    from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+
+    readout = "auto" if config is None else config.readout
+    if readout == "answer":
+        return AnswerTemplate()
+    if readout in ("yes_no", "full_vocab"):
+        return PromptTemplate.default_for(model.tokenizer)
+    return None
 
 
 def check_corpus(sources: Sources, text_column: str | None) -> None:
@@ -167,8 +178,7 @@ def toy_world_sources(args) -> Sources:
             raise SourceError(f"--{flag.replace('_', '-')} cannot be combined with --toy-world, which brings its "
                               "own SAE, model, discriminator and corpus")
     sae = world.saes[args.toy_world]
-    described = {"release": None, "sae_id": None, "path": None, "toy_world": args.toy_world,
-                 "neuronpedia_id": None, **_sae_facts(sae)}
+    described = describe_sae(sae, toy_world=args.toy_world)
     description = {"sae": described, "model": TOY_WORLD, "discriminator": TOY_WORLD, "dataset": TOY_WORLD}
     return Sources(sae, world.model, Discriminator(world.model, world.template), world.corpus, description,
                    example_fn=world.within_sentence)
