@@ -26,6 +26,8 @@ _PUBLIC = {
     "to_attribution_graph": "sae_gd_labeler.flow.export",
     "write_attribution_graph": "sae_gd_labeler.flow.export",
     "plot_flow_graph": "sae_gd_labeler.flow.plot",
+    "deactivation_check": "sae_gd_labeler.flow.deactivation",
+    "DeactivationResult": "sae_gd_labeler.flow.deactivation",
 }
 __all__ = sorted(_PUBLIC)
 
