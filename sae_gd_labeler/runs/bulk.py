@@ -28,6 +28,7 @@ from sae_gd_labeler.runs.progress import RunProgress
 from sae_gd_labeler.runs.record_cache import RecordCache
 from sae_gd_labeler.runs.run_dir import RunDirectory
 from sae_gd_labeler.sampling import FeatureExamples, SamplingConfig, sample_examples
+from sae_gd_labeler.scoring.baselines import add_baselines
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_FEATURES = 64  # features labeled (and written) together when LabelerConfig does not fix it
@@ -39,10 +40,13 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
               activation_config: ActivationConfig | None = None, sampling: SamplingConfig | None = None,
               text_column: str | None = None, example_fn: Callable[[Example], Example] | None = None,
               overwrite: bool = False, ranks: Ranks | None = None, progress: RunProgress | None = None,
-              batch_features: int | None = None, cache: RecordCache | None = None) -> dict[str, Any] | None:
+              batch_features: int | None = None, cache: RecordCache | None = None,
+              baselines: bool = True) -> dict[str, Any] | None:
     """Label `features` of `sae` into `run`; returns the summary (on rank 0; None on the others).
 
     `cache`: where the corpus pass's records are kept for later runs with the same corpus settings.
+    `baselines`: score the most frequent firing token and the output projection beside every label
+    (`FeatureLabel.baselines`; see scoring.baselines).
     """
     config = config or LabelerConfig()
     ranks = ranks or Ranks()
@@ -86,6 +90,8 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
             examples = {f: ([prepare(ex) for ex in sampled[f].train], [prepare(ex) for ex in sampled[f].heldout])
                         for f in chunk}
             labels = _label_chunk(chunk, sampled, examples, discriminator, config)
+            if baselines:
+                add_baselines(labels, examples, records, sae, model, discriminator, config)
             # examples first: a feature's label line is only ever there with its examples
             examples_log.append([example_record(records[f], texts, hook, *examples[f]) for f in chunk])
             labels_log.append([label_record(labels[f], hook) for f in chunk])

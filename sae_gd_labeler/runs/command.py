@@ -66,6 +66,9 @@ def add_label_parser(sub) -> None:
     run.add_argument("--cache-dir", type=Path, default=None,
                      help="keep the corpus pass's per-feature records here (safetensors + JSON) and reuse them in "
                           "later runs with the same SAE, model, corpus and activation settings (default: no cache)")
+    run.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                     help="score the most frequent firing token and the output projection (W_dec[i] @ W_U) beside "
+                          "every label, on the same held-out examples (default: on)")
     run.add_argument("--no-progress", action="store_true", help="no progress display (logging only)")
     cfg = p.add_argument_group("LabelerConfig (see sae_gd_labeler.config)")
     for name, (kind, default, doc) in labeler_fields().items():
@@ -225,6 +228,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                                           activation_config=activation_config, sampling=sampling,
                                           text_column=args.text_column, n_tokens=args.n_tokens, dtype=args.dtype,
                                           device=args.device, command=sys.argv[1:])
+            run_config["baselines"] = args.baselines
             run.check_config(run_config, args.overwrite)
             cache = None
             if args.cache_dir is not None:
@@ -242,7 +246,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
                                 activation_config=activation_config, sampling=sampling,
                                 text_column=args.text_column, example_fn=sources.example_fn,
                                 overwrite=args.overwrite, ranks=ranks, progress=progress,
-                                batch_features=args.batch_features, cache=cache)
+                                batch_features=args.batch_features, cache=cache, baselines=args.baselines)
     finally:
         close(ranks)
     if summary is not None:
@@ -258,17 +262,27 @@ def closing_table(run: RunDirectory, summary: dict[str, Any], n_rows: int = 20):
     records = run.label_records()
     table = Table(title=f"{summary['n_labeled']} of {summary['n_requested']} features labeled in "
                         f"{summary['seconds']:.0f} s ({', '.join(f'{k} {v}' for k, v in summary['counts'].items())})")
-    for col in ("feature", "label", "status", "held-out bal. acc.", "F1", "AUROC"):
+    for col in ("feature", "label", "status", "held-out bal. acc.", "F1", "AUROC", "best baseline (bal. acc.)"):
         table.add_column(col)
     for r in records[:n_rows]:
         m = r.get("metrics") or {}
-        table.add_row(str(r["feature"]), str(r["label"]), r["status"], *(_fmt(m.get(k)) for k in
-                                                                          ("balanced_accuracy", "f1", "auroc")))
+        table.add_row(str(r["feature"]), str(r["label"]), r["status"],
+                      *(_fmt(m.get(k)) for k in ("balanced_accuracy", "f1", "auroc")), _best_baseline(r))
     if len(records) > n_rows:
-        table.add_row("...", f"{len(records) - n_rows} more in labels.jsonl", "", "", "", "")
+        table.add_row("...", f"{len(records) - n_rows} more in labels.jsonl", "", "", "", "", "")
     means = summary["mean_metrics"]
-    table.add_row("mean", "", "", *(_fmt(means.get(k)) for k in ("balanced_accuracy", "f1", "auroc")))
+    table.add_row("mean", "", "", *(_fmt(means.get(k)) for k in ("balanced_accuracy", "f1", "auroc")), "")
     return table
+
+
+def _best_baseline(record: dict[str, Any]) -> str:
+    """The named baseline (not the uninformative label) with the best held-out balanced accuracy."""
+    scored = [(b["metrics"].get("balanced_accuracy"), b["label"]) for name, b in (record.get("baselines") or {}).items()
+              if name != "uninformative" and b.get("metrics", {}).get("balanced_accuracy") is not None]
+    if not scored:
+        return "-"
+    acc, label = max(scored)
+    return f"{label} ({acc:.3f})"
 
 
 def _fmt(x) -> str:
