@@ -33,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
     add_label_parser(sub)
+    score = sub.add_parser("score", help="score any labels with a run's discriminator on its held-out examples, "
+                                         "beside the run's own labels")
+    score.add_argument("run_dir", type=Path, help="a run directory of `sae-gd-labeler label`")
+    score.add_argument("--labels", type=Path, required=True,
+                       help="labels to score: JSON {feature: text}, a JSON list or JSON lines of objects (our "
+                            "labels.jsonl, Neuronpedia exports) or a delphi explanations/ folder")
+    score.add_argument("--module", default=None, help="for a delphi folder holding several modules: which one")
+    score.add_argument("--device", default=None, help="default: the run's device")
+    score.add_argument("--out", type=Path, default=None, help="write the per-feature results here (JSON)")
     export = sub.add_parser("export", help="write a run directory's labels for delphi, Neuronpedia or as CSV")
     export.add_argument("run_dir", type=Path, help="a run directory of `sae-gd-labeler label`")
     export.add_argument("--format", required=True, choices=["delphi", "neuronpedia", "csv"])
@@ -106,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_label(parser, args, console)
     if args.command == "bench-run-memory":
         return run_bench_run_memory(args)
+    if args.command == "score":
+        return run_score(args)
     if args.command == "export":
         return run_export(args)
     if args.command == "demo":
@@ -115,6 +126,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench-readouts":
         return run_bench_readouts(args)
     return run_bench(args)
+
+
+def run_score(args) -> int:
+    from sae_gd_labeler.scoring.run_score import score_run
+
+    try:
+        result = score_run(args.run_dir, args.labels, module=args.module, device=args.device)
+    except ValueError as e:
+        return input_error(e)
+    table = Table(title=f"{result['n_scored']} of {result['n_given']} given labels scored on {args.run_dir}'s "
+                        "held-out examples")
+    for col in ("feature", "given label", "bal. acc.", "F1", "AUROC", "our label", "status", "bal. acc.", "F1",
+                "AUROC"):
+        table.add_column(col)
+    keys = ("balanced_accuracy", "f1", "auroc")
+    for row in result["features"][:40]:
+        given, ours = row["given"], row.get("ours") or {}
+        gm, om = given["metrics"] or {}, ours.get("metrics") or {}
+        table.add_row(str(row["feature"]), given["label"][:40], *(_fmt(gm.get(k)) for k in keys),
+                      str(ours.get("label", "-")), ours.get("status", "-"), *(_fmt(om.get(k)) for k in keys))
+    summary = result["summary"]
+    table.add_row("mean", "", *(_fmt(summary["given"].get(k)) for k in keys), "", "",
+                  *(_fmt(summary["ours"].get(k)) for k in keys))
+    console.print(table)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        console.print(f"wrote {args.out}")
+    return 0
 
 
 def run_export(args) -> int:

@@ -1,0 +1,41 @@
+"""Rebuild a finished run's discriminator and its examples from its run directory (for `score`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.example import Example
+from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
+from sae_gd_labeler.runs.sources import TOY_WORLD, load_model, readout_template
+
+
+def run_discriminator(run: RunDirectory, device: str | None = None):
+    """(Discriminator, LabelerConfig) as the run had them: the same model, template, readout and config."""
+    from sae_gd_labeler.discriminator import Discriminator
+
+    config = run_config(run)
+    labeler = LabelerConfig.from_dict(config["labeler_config"])
+    name = config["discriminator"]
+    if name == TOY_WORLD:
+        from sae_gd_labeler.toyworld import load_toy_world
+
+        world = load_toy_world()
+        model = world.model if device in (None, "cpu") else world.model.to(device)
+        return Discriminator(model, world.template), labeler
+    model = load_model(name, device or config.get("device"), config.get("dtype"))
+    return Discriminator(model, readout_template(model, labeler)), labeler
+
+
+def run_examples(run: RunDirectory) -> dict[int, tuple[list[Example], list[Example]]]:
+    """Per feature, the (train, heldout) examples the run gave the labeler."""
+    return {f: ([Example.from_dict(e) for e in r["train"]], [Example.from_dict(e) for e in r["heldout"]])
+            for f, r in run.example_records().items() if r.get("train") and r.get("heldout")}
+
+
+def run_config(run: RunDirectory) -> dict[str, Any]:
+    config = run.config()
+    if config is None or not run.labels.path.exists() and not run.shards("labels"):
+        raise RunDirectoryError(f"{run.path} is not a run directory (no run_config.json or labels.jsonl); give the "
+                                "folder a `sae-gd-labeler label` run wrote (its --out)")
+    return config
