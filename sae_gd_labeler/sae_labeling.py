@@ -20,9 +20,13 @@ from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.models.defaults import default_example_fn
 from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.runs.progress import RunProgress
 from sae_gd_labeler.sampling import SamplingConfig, sample_examples
 from sae_gd_labeler.scoring.baselines import add_baselines
+
+PROGRESS_BATCH = 64  # with progress=True, features labeled together between two updates of the display
 
 
 def label_features(
@@ -38,6 +42,7 @@ def label_features(
     text_column: str | None = None,
     example_fn: Callable[[Example], Example] | None = None,
     baselines: bool = True,
+    progress: bool = False,
 ) -> list[FeatureLabel]:
     """One FeatureLabel per id, in the order of `feature_ids` (a list, range or tensor of ints).
 
@@ -47,6 +52,10 @@ def label_features(
         token tensor; None uses `sae.cfg.metadata.dataset_path`.
     baselines: score the most frequent token and the output projection beside every label, on the same
         examples (`FeatureLabel.baselines`, see scoring.baselines).
+    example_fn: how each example is adapted for the discriminator; None uses the discriminator's default
+        (see models.defaults.default_example_fn: the toy world's cuts contexts to one sentence), else as is.
+    progress: a progress display (corpus tokens read, features labeled, features per minute, ETA); the features
+        are then labeled a batch at a time, which gives the same labels.
     Dead and too-rare features come back with that status and no label, never silently dropped.
     """
     config = config if config is not None else LabelerConfig()
@@ -62,17 +71,28 @@ def label_features(
         discriminator = model
     disc = discriminator if isinstance(discriminator, Discriminator) else Discriminator(discriminator)
 
-    records = collect_activations(model, sae, dataset, feature_ids, activation_config, text_column=text_column)
-    sampled = sample_examples(records, model.tokenizer, config, sampling)
-    ready = {f: s for f, s in sampled.items() if s.ok}
+    if example_fn is None:
+        example_fn = default_example_fn(disc.model)
     prepare = example_fn if example_fn is not None else (lambda ex: ex)
     labels = {}
-    if ready:
-        examples = {f: ([prepare(ex) for ex in s.train], [prepare(ex) for ex in s.heldout]) for f, s in ready.items()}
-        labels = label_examples({f: train for f, (train, _) in examples.items()}, disc, config,
-                                heldout={f: heldout for f, (_, heldout) in examples.items()})
-        if baselines:
-            add_baselines(labels, examples, records, sae, model, disc, config)
+    with RunProgress(progress) as shown:
+        shown.start_corpus(None if activation_config is None else activation_config.max_tokens)
+        records = collect_activations(model, sae, dataset, feature_ids, activation_config, text_column=text_column,
+                                      on_batch=shown.tokens_read)
+        sampled = sample_examples(records, model.tokenizer, config, sampling)
+        ready = [f for f, s in sampled.items() if s.ok]
+        shown.start_features(len(ready))
+        step = len(ready) if not progress else PROGRESS_BATCH
+        for at in range(0, len(ready), max(step, 1)):
+            chunk = ready[at:at + step]
+            examples = {f: ([prepare(ex) for ex in sampled[f].train], [prepare(ex) for ex in sampled[f].heldout])
+                        for f in chunk}
+            found = label_examples({f: train for f, (train, _) in examples.items()}, disc, config,
+                                   heldout={f: heldout for f, (_, heldout) in examples.items()})
+            if baselines:
+                add_baselines(found, examples, records, sae, model, disc, config)
+            labels.update(found)
+            shown.features_done(len(chunk))
     return [
         labels[f] if f in labels else FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
         for f, s in sampled.items()

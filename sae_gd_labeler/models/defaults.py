@@ -30,6 +30,17 @@ def packaged_default_template(model: HookedTransformer) -> PromptTemplate | Answ
     return DEFAULT_TEMPLATES.get(name)
 
 
+def default_example_fn(model: HookedTransformer):
+    """How examples must be cut for this discriminator to judge them, None when they are used as they come: the
+    toy world's discriminator was trained on one-sentence contexts, so its examples are cut to the sentence
+    that holds the token (without this its labels are at chance)."""
+    from sae_gd_labeler.toyworld.discriminator import MODEL_NAME as TOY_WORLD_MODEL
+    from sae_gd_labeler.toyworld.world import ToyWorld
+
+    name = str(getattr(model.cfg, "model_name", "")).lower()
+    return ToyWorld.within_sentence if name == TOY_WORLD_MODEL else None
+
+
 def toy_world_template() -> PromptTemplate:
     from sae_gd_labeler.toyworld.world import DATA_DIR
 
