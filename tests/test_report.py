@@ -79,6 +79,14 @@ def test_every_feature_of_a_real_run_is_on_the_page_with_its_contexts(toy_run): 
             assert 'class="note weak"' in section
     lazy = lazy_part(page)
     assert all(k.startswith("f-") for k in lazy["figures"]) and lazy["figures"]
+    for key, fragment in lazy["html"].items():  # the quantile samples: highest quantile first, each highest first
+        feature = int(key[2:].split(":")[0])
+        assert fragment.count("<mark") == len(examples[feature]["quantiles"])
+        groups = re.findall(r"<h4>Quantile (\d+) of \d+.*?</h4><ol[^>]*>(.*?)</ol>", fragment)
+        assert [int(q) for q, _ in groups] == sorted((int(q) for q, _ in groups), reverse=True)
+        for _, items in groups:
+            acts = [float(a) for a in re.findall(r"<li><span>([^<]+)</span>", items)]
+            assert acts == sorted(acts, reverse=True)
 
 
 def test_every_plot_is_valid_plotly_with_titles_and_a_caption(toy_run):  # noqa: F811

@@ -54,6 +54,7 @@ def quantiles_html(samples: list[dict[str, Any]], max_activation: float | None) 
         groups.setdefault(int(s.get("quantile", 0)), []).append(s)
     parts = []
     for q in sorted(groups, reverse=True):
+        groups[q].sort(key=lambda s: -(_number(s.get("activation")) or 0.0))  # highest first, as the top list
         acts = [a for a in (_number(s.get("activation")) for s in groups[q]) if a is not None]
         span = f": activations {min(acts):.3g} to {max(acts):.3g}" if acts else ""
         parts.append(f'<h4>Quantile {q + 1} of {max(groups) + 1}{span}</h4>'
