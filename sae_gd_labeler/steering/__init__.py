@@ -17,6 +17,7 @@ _PUBLIC = {
     "MODES": "sae_gd_labeler.steering.steer",
     "Schedule": "sae_gd_labeler.steering.schedule",
     "graph_features": "sae_gd_labeler.steering.schedule",
+    "run_steering_bench": "sae_gd_labeler.steering.bench",
 }
 __all__ = sorted(_PUBLIC)
 
