@@ -122,3 +122,17 @@ def test_a_bare_integer_as_feature_ids_is_refused_with_both_readings():
     with pytest.raises(ValueError, match=r"give \[12\] for feature 12 alone or range\(12\)"):
         _check_feature_ids(12, 100)
     assert _check_feature_ids([12], 100) == [12]
+
+
+def test_a_context_s_token_texts_join_into_the_text_the_tokenizer_decodes():
+    from sae_gd_labeler.runs.example_records import TokenTexts
+    from sae_gd_labeler.toyworld import load_toy_world
+
+    tokenizer = load_toy_world().model.tokenizer  # word-level: decode([id]) alone loses the spaces
+    texts = TokenTexts(tokenizer)
+    for sentence in ("the cat sat on the mat .", "liam wore a purple tie in may ."):
+        ids = tokenizer.encode(sentence, add_special_tokens=False)
+        assert "".join(texts.context(ids)).strip() == tokenizer.decode(ids).strip()
+    bos = tokenizer.bos_token_id
+    ids = tokenizer.encode("the cat", add_special_tokens=False)
+    assert texts.context([bos, *ids]) == texts(ids)  # BOS inside a context is left out

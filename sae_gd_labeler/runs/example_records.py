@@ -17,18 +17,38 @@ N_QUANTILES, PER_QUANTILE = 4, 3  # the quantile sample: this many bins of the f
 
 
 class TokenTexts:
-    """Token id -> its text, decoded once for the whole vocabulary (decoding per occurrence is too slow)."""
+    """Token id -> its text as it reads inside a text, so that a context's token texts joined without
+    separators read as the text; decoded once for the whole vocabulary (per occurrence is too slow).
+
+    `decode([i])` alone drops the space before a word in word-level and SentencePiece tokenizers ("the",
+    not " the"): each token is decoded after a plain anchor token, and the anchor's own text cut off.
+    """
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
+        self.special = set(tokenizer.all_special_ids)
+        anchor = [i for i in tokenizer.encode("a", add_special_tokens=False) if i not in self.special]
+        self.anchor = anchor[:1]
+        self.anchor_text = tokenizer.decode(self.anchor) if self.anchor else ""
         self.table: list[str] = []
+
+    def _text(self, i: int) -> str:
+        alone = self.tokenizer.decode([i])
+        if not self.anchor or i in self.special:
+            return alone
+        pair = self.tokenizer.decode(self.anchor + [i])
+        return pair[len(self.anchor_text):] if pair.startswith(self.anchor_text) else alone
 
     def __call__(self, ids: list[int]) -> list[str]:
         top = max(ids, default=-1)
         if top >= len(self.table):
             size = max(top + 1, len(self.tokenizer))
-            self.table += [self.tokenizer.decode([i]) for i in range(len(self.table), size)]
+            self.table += [self._text(i) for i in range(len(self.table), size)]
         return [self.table[i] for i in ids]
+
+    def context(self, ids: list[int]) -> list[str]:
+        """A context's token texts, special tokens (BOS, separators) left out but for the last (firing) one."""
+        return self([i for i in ids[:-1] if i not in self.special] + ids[-1:])
 
 
 def example_record(record: FeatureRecord, texts: TokenTexts, hook_name: str, train: list[Example],
@@ -61,7 +81,8 @@ def quantile_sample(occ: Occurrences, texts: TokenTexts) -> list[dict[str, Any]]
 
 
 def _contexts(occ: Occurrences, rows, texts: TokenTexts) -> list[dict[str, Any]]:
-    return [{"tokens": texts(occ.context_ids(i)), "activation": round(float(occ.activation[i]), 6)} for i in rows]
+    return [{"tokens": texts.context(occ.context_ids(i)), "activation": round(float(occ.activation[i]), 6)}
+            for i in rows]
 
 
 def _finite(x: float) -> float | None:
