@@ -130,7 +130,7 @@ def test_a_context_s_token_texts_join_into_the_text_the_tokenizer_decodes():
 
     tokenizer = load_toy_world().model.tokenizer  # word-level: decode([id]) alone loses the spaces
     texts = TokenTexts(tokenizer)
-    for sentence in ("the cat sat on the mat .", "liam wore a purple tie in may ."):
+    for sentence in ("the cat sat on the mat .", "liam wore a purple tie in may ."):  # "sat", "mat": <unk>
         ids = tokenizer.encode(sentence, add_special_tokens=False)
         assert "".join(texts.context(ids)).strip() == tokenizer.decode(ids).strip()
     bos = tokenizer.bos_token_id

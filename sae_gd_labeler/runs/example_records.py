@@ -27,6 +27,9 @@ class TokenTexts:
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.special = set(tokenizer.all_special_ids)
+        # left out of contexts: the tokens that separate texts, not <unk> (it stands for a word of the text)
+        names = ("bos", "eos", "sep", "pad", "cls")
+        self.separators = {getattr(tokenizer, f"{name}_token_id") for name in names} - {None}
         anchor = [i for i in tokenizer.encode("a", add_special_tokens=False) if i not in self.special]
         self.anchor = anchor[:1]
         self.anchor_text = tokenizer.decode(self.anchor) if self.anchor else ""
@@ -34,7 +37,7 @@ class TokenTexts:
 
     def _text(self, i: int) -> str:
         alone = self.tokenizer.decode([i])
-        if not self.anchor or i in self.special:
+        if not self.anchor or i in self.separators:
             return alone
         pair = self.tokenizer.decode(self.anchor + [i])
         return pair[len(self.anchor_text):] if pair.startswith(self.anchor_text) else alone
@@ -47,8 +50,8 @@ class TokenTexts:
         return [self.table[i] for i in ids]
 
     def context(self, ids: list[int]) -> list[str]:
-        """A context's token texts, special tokens (BOS, separators) left out but for the last (firing) one."""
-        return self([i for i in ids[:-1] if i not in self.special] + ids[-1:])
+        """A context's token texts, separators (BOS, EOS, ...) left out but for the last (firing) token."""
+        return self([i for i in ids[:-1] if i not in self.separators] + ids[-1:])
 
 
 def example_record(record: FeatureRecord, texts: TokenTexts, hook_name: str, train: list[Example],
