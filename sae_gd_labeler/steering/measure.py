@@ -50,8 +50,9 @@ def sample(model, *, n: int = 32, seed: int = 0, max_new_tokens: int = 24, tempe
     """`n` samples of `max_new_tokens` tokens each after BOS (+ `prompt`): [n, prompt_len + max_new_tokens]."""
     start = model.to_tokens(prompt) if prompt else torch.tensor([[model.tokenizer.bos_token_id]])  # [1, P]
     torch.manual_seed(seed)
-    return model.generate(start.repeat(n, 1).to(model.cfg.device), max_new_tokens=max_new_tokens,
-                          temperature=temperature, stop_at_eos=False, verbose=False, use_past_kv_cache=True)
+    out = model.generate(start.repeat(n, 1).to(model.cfg.device), max_new_tokens=max_new_tokens,
+                         temperature=temperature, stop_at_eos=False, verbose=False, use_past_kv_cache=True)
+    return out.clone()  # generate returns an inference-mode tensor, unusable later under autograd
 
 
 def category_rate(model, tokens: torch.Tensor, members, prompt_len: int = 1) -> float:
