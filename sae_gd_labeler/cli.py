@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sae_gd_labeler.runs.command import add_label_parser, input_error, non_negative_int, positive_int, run_label
@@ -42,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--module", default=None, help="for a delphi folder holding several modules: which one")
     score.add_argument("--device", default=None, help="default: the run's device")
     score.add_argument("--out", type=Path, default=None, help="write the per-feature results here (JSON)")
+    report = sub.add_parser("report", help="one self-contained HTML page of a run's features, offline")
+    report.add_argument("run_dir", type=Path, help="a run directory of `sae-gd-labeler label`")
+    report.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/report.html")
+    report.add_argument("--max-features-per-page", type=positive_int, default=1000,
+                        help="more features go to report-2.html, ... (default: %(default)s)")
     export = sub.add_parser("export", help="write a run directory's labels for delphi, Neuronpedia or as CSV")
     export.add_argument("run_dir", type=Path, help="a run directory of `sae-gd-labeler label`")
     export.add_argument("--format", required=True, choices=["delphi", "neuronpedia", "csv"])
@@ -117,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench_run_memory(args)
     if args.command == "score":
         return run_score(args)
+    if args.command == "report":
+        return run_report(args)
     if args.command == "export":
         return run_export(args)
     if args.command == "demo":
@@ -156,6 +164,17 @@ def run_score(args) -> int:
     return 0
 
 
+def run_report(args) -> int:
+    from sae_gd_labeler.report import write_report
+
+    try:
+        path = write_report(args.run_dir, args.out, args.max_features_per_page)
+    except (ValueError, FileNotFoundError) as e:
+        return input_error(e)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); open it in a browser, it works offline")
+    return 0
+
+
 def run_export(args) -> int:
     from sae_gd_labeler.export import export_run
 
@@ -188,17 +207,25 @@ def run_demo(args) -> int:
 
     start = time.perf_counter()
     rows, html = demo(n_sae_features=args.sae_features)
-    table = Table(title="sae-gd-labeler demo: toy world (truth known)")
-    for col in ("feature", "expected", "label", "held-out bal. acc.", "top candidates (exact loss)"):
+    table = Table(title="sae-gd-labeler demo: toy world (truth known for the synthetic features)", show_lines=True)
+    for col in ("feature", "expected", "label", "status", "held-out bal. acc.", "top contexts (firing token in [ ])",
+                "top candidates (exact loss)"):
         table.add_column(col)
     for row in rows:
-        table.add_row(row["feature"], row["expected"], str(row["label"]), _fmt(row["balanced_accuracy"]),
-                      ", ".join(f"{c['label']} {c['loss']:.2f}" for c in row["candidates"][:4]))
+        status = "[bold yellow]weak[/]" if row["status"] == "weak" else row["status"]
+        contexts = "\n".join(f"...{escape(c['context'][-40:])}[bold]\\[{escape(c['token'])}][/]"
+                             for c in row.get("top_contexts", [])[:3])
+        table.add_row(row["feature"], row["expected"], str(row["label"]), status, _fmt(row["balanced_accuracy"]),
+                      contexts, ", ".join(f"{c['label']} {c['loss']:.2f}" for c in row["candidates"][:4]))
     console.print(table)
+    n_weak = sum(row["status"] == "weak" for row in rows)
+    if n_weak:
+        console.print(f"{n_weak} of {len(rows)} labels are weak: their held-out score is too low to believe them "
+                      "(LabelerConfig.weak_threshold); the page shows why")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "labels.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
-    (args.out / "trajectories.html").write_text(html)
-    console.print(f"wrote {args.out / 'labels.json'} and {args.out / 'trajectories.html'} "
+    (args.out / "report.html").write_text(html)
+    console.print(f"wrote {args.out / 'labels.json'} and {args.out / 'report.html'} "
                   f"in {time.perf_counter() - start:.0f} s")
     return 0
 
