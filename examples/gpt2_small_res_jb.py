@@ -50,12 +50,11 @@ import sys
 from sae_gd_labeler.release_examples import (
     describe,
     example_parser,
-    label_into,
     parse_args,
     random_sae,
+    run_example,
     smoke_corpus,
     smoke_tokenizer,
-    torchrun_ranks,
 )
 
 RELEASE, SAE_ID = "gpt2-small-res-jb", "blocks.8.hook_resid_pre"
@@ -109,18 +108,7 @@ def smoke_sources(args):
 
 def main(argv: list[str] | None = None):
     args = parse_args(example_parser(__doc__, n_tokens=N_TOKENS, batch_features=BATCH_FEATURES, dtype=DTYPE), argv)
-    from sae_gd_labeler import Discriminator  # imported after parsing: --help answers at once
-    from sae_gd_labeler.template import AnswerTemplate
-
-    with torchrun_ranks(args) as ranks:
-        sae, model, dataset, description = smoke_sources(args) if args.smoke else release_sources(args)
-        discriminator = Discriminator(model, AnswerTemplate() if args.readout == "answer" else None)
-        summary = label_into(args, ranks, sae, model=model, discriminator=discriminator, dataset=dataset,
-                             description=description)
-    if args.smoke and summary is not None:
-        print("smoke run: random weights, so the labels are at chance; this checked the plumbing, not quality. "
-              f"{summary['n_recorded']} records in {args.out}")
-    return summary
+    return run_example(args, smoke_sources if args.smoke else release_sources)
 
 
 if __name__ == "__main__":

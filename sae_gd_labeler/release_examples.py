@@ -119,6 +119,23 @@ def labeler_config(args: argparse.Namespace):
     return config
 
 
+def run_example(args: argparse.Namespace, sources) -> dict[str, Any] | None:
+    """An example's whole run: `sources(args)` -> (sae, model, dataset, description), the subject model as its
+    own discriminator (label-as-answer unless --readout yes_no), labeled into args.out on every rank."""
+    from sae_gd_labeler import Discriminator  # imported after parsing: --help answers at once
+    from sae_gd_labeler.template import AnswerTemplate
+
+    with torchrun_ranks(args) as ranks:
+        sae, model, dataset, description = sources(args)
+        discriminator = Discriminator(model, AnswerTemplate() if args.readout == "answer" else None)
+        summary = label_into(args, ranks, sae, model=model, discriminator=discriminator, dataset=dataset,
+                             description=description)
+    if args.smoke and summary is not None:
+        sys.stdout.write("smoke run: random weights, so the labels are at chance; this checked the plumbing, not "
+                         f"quality. {summary['n_recorded']} records in {args.out}\n")
+    return summary
+
+
 def label_into(args: argparse.Namespace, ranks, sae, *, model, discriminator, dataset: Any,
                description: dict[str, Any]) -> dict[str, Any] | None:
     """Label args.features of `sae` into args.out as `sae-gd-labeler label` does; the summary on rank 0."""

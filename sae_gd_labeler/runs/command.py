@@ -227,8 +227,7 @@ def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, co
             run_config = build_run_config(sources.description, features=spec.text, seed=args.seed, config=config,
                                           activation_config=activation_config, sampling=sampling,
                                           text_column=args.text_column, n_tokens=args.n_tokens, dtype=args.dtype,
-                                          device=args.device, command=sys.argv[1:])
-            run_config["baselines"] = args.baselines
+                                          device=args.device, command=sys.argv[1:], baselines=args.baselines)
             run.check_config(run_config, args.overwrite)
             cache = None
             if args.cache_dir is not None:

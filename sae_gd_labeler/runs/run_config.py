@@ -18,13 +18,14 @@ def describe_sae(sae, *, release: str | None = None, sae_id: str | None = None, 
 
 def build_run_config(sources: dict[str, Any], *, features: str, seed: int, config, activation_config, sampling,
                      text_column: str | None = None, n_tokens: int | None = None, dtype: str | None = None,
-                     device: str | None = None, command: list[str] | None = None) -> dict[str, Any]:
+                     device: str | None = None, command: list[str] | None = None,
+                     baselines: bool = True) -> dict[str, Any]:
     """`sources`: {"sae": describe_sae(...), "model": name, "discriminator": name, "dataset": name}."""
     return {"format_version": FORMAT_VERSION, "package_version": package_version(), **sources,
             "text_column": text_column, "n_tokens": n_tokens, "features": features, "seed": seed, "dtype": dtype,
             "device": device, "labeler_config": config.to_dict(),
             "activation_config": dataclasses.asdict(activation_config),
-            "sampling_config": dataclasses.asdict(sampling), "command": list(command or [])}
+            "sampling_config": dataclasses.asdict(sampling), "baselines": baselines, "command": list(command or [])}
 
 
 def package_version() -> str:
