@@ -28,6 +28,7 @@ _PUBLIC = {
     "plot_flow_graph": "sae_gd_labeler.flow.plot",
     "deactivation_check": "sae_gd_labeler.flow.deactivation",
     "DeactivationResult": "sae_gd_labeler.flow.deactivation",
+    "label_flow_graph": "sae_gd_labeler.flow.labeling",
 }
 __all__ = sorted(_PUBLIC)
 
