@@ -23,7 +23,6 @@ from sae_gd_labeler.feature_batch import FeatureData
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.objective import targets_from_activations
 from sae_gd_labeler.result import Candidate, FeatureLabel
-from sae_gd_labeler.scoring.weak import UNINFORMATIVE, UNINFORMATIVE_LABEL
 from sae_gd_labeler.vocab import token_text
 
 N_REPORTED_CANDIDATES = 10
@@ -59,15 +58,12 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
         best = order[0]
         ids = [int(candidate_ids[i]) for i in order]
         scale, bias = float(calibration.scale[best]), float(calibration.bias[best])
-        metrics, uninformative = {}, {}
+        metrics = {}
         if data.heldout:
-            held = heldout[held_start:held_start + len(data.heldout)] - neutral  # [h, C]
+            held = heldout[held_start:held_start + len(data.heldout), best] - neutral[best]  # [h]
             held_start += len(data.heldout)
             truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
-            metrics = classification_metrics(scale * held[:, best] + bias, truth)
-            # the uniform mixture of all candidates: its score is the mean of theirs, calibrated the same way
-            uniform = fit_calibration((log_p - neutral).mean(1, keepdim=True), target_of(data, config))
-            uninformative = classification_metrics(uniform.scale[0] * held.mean(1) + uniform.bias[0], truth)
+            metrics = classification_metrics(scale * held + bias, truth)
         n_pos = sum(ex.activation > config.activation_threshold for ex in data.train)
         results[data.feature] = FeatureLabel(
             feature=data.feature,
@@ -78,7 +74,6 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
             n_positive=n_pos,
             n_negative=len(data.train) - n_pos,
             calibration={"scale": scale, "bias": bias},
-            baselines={UNINFORMATIVE: {"label": UNINFORMATIVE_LABEL, "metrics": uninformative}},
             search_history={"method": "exhaustive", "n_candidates": len(candidate_ids)},
         )
     return results

@@ -63,12 +63,11 @@ class LabelerConfig:
     eval_examples: int = 32  # training examples on which discrete proposals are scored exactly
     # -- trust ----------------------------------------------------------------------------------------
     # A label gets status "weak" (kept, not to be believed) when its held-out balanced accuracy is below
-    # weak_threshold (or undefined), or when its held-out AUROC is not above max(0.5, the uninformative
-    # label's) by more than weak_auroc_margin (the uninformative label: the uniform mixture of all candidate
-    # tokens, scored the same way).
-    # The rule and how the defaults were measured: sae_gd_labeler.scoring.weak.
-    weak_threshold: float = 0.7
-    weak_auroc_margin: float = 0.05
+    # weak_threshold (or undefined), or when its held-out AUROC is not above the uninformative label's (0.5:
+    # a score that does not depend on the example) by more than weak_auroc_margin. The rule and the
+    # measurements behind the defaults: sae_gd_labeler.scoring.weak.
+    weak_threshold: float = 0.75
+    weak_auroc_margin: float = 0.1
     # -- vocabulary -----------------------------------------------------------------------------------
     # "words": word tokens that round-trip in the label slot (on a subword tokenizer, word pieces such as
     # " desp" too); "dictionary": of those, English words (WordNet list) and words of non-Latin scripts;

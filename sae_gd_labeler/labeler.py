@@ -16,7 +16,7 @@ from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
 from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
-from sae_gd_labeler.scoring.weak import UNINFORMATIVE, UNINFORMATIVE_LABEL, apply_weak_rule
+from sae_gd_labeler.scoring.weak import apply_weak_rule
 from sae_gd_labeler.soft_search import soft_search, trajectory
 from sae_gd_labeler.vocab import candidate_token_ids, token_text
 
@@ -154,7 +154,7 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
     for f, t, loss in zip(feature_of.tolist(), tokens.tolist(), losses.tolist()):
         ranked[f].append((loss, t))
     best = torch.tensor([min(r)[1] for r in ranked])  # [F] candidate index of each feature's label
-    metrics, uninformative = heldout_metrics(batch, best)
+    metrics = heldout_metrics(batch, best)
 
     results = {}
     for f, data in enumerate(batch.features):
@@ -171,7 +171,6 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
             n_negative=len(data.train) - n_pos,
             steps=int(steps[f]),
             trajectory=None if soft is None else _trajectory(batch, soft, f, int(best[f])),
-            baselines={UNINFORMATIVE: {"label": UNINFORMATIVE_LABEL, "metrics": uninformative[f]}},
             search_history=_search_history(batch, method, soft, found, f),
         )
     return results
@@ -210,40 +209,26 @@ def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tens
 
 
 @torch.no_grad()
-def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-    """Held-out metrics of each feature's label (candidate index best [F]), and of the uninformative label
-    (the uniform mixture of all candidates, see scoring.weak) on the same examples."""
-    features, config = batch.features, batch.config
-    if not any(data.heldout for data in features):
-        return [{} for _ in features], [{} for _ in features]
-    cache = batch.disc.cache_prefixes([ex for data in features for ex in data.heldout],
-                                      max_rows=config.max_rows_per_forward)
+def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> list[dict[str, float]]:
+    """Held-out metrics of each feature's label (candidate index best [F])."""
+    if not any(data.heldout for data in batch.features):
+        return [{} for _ in batch.features]
     label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)][:, None]  # [F, 1]
-    labels = heldout_answers(batch.disc, features, config, label_tokens=label_tokens, cache=cache)
-    uniform = heldout_answers(batch.disc, features, config, label_embed=batch.W_cand.mean(0), cache=cache)
-    return metrics_per_feature(features, labels, config), metrics_per_feature(features, uniform, config)
+    scores = heldout_answers(batch.disc, batch.features, batch.config, label_tokens)
+    return metrics_per_feature(batch.features, scores, batch.config)
 
 
 @torch.no_grad()
 def heldout_answers(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                    label_tokens: torch.Tensor | None = None, label_embed: torch.Tensor | None = None,
-                    cache=None) -> list[torch.Tensor]:
-    """logit(yes) - logit(no) on each feature's held-out examples ([h_f] per feature), for one hard label per
-    feature (label_tokens [F, K]) or one soft label embedding for all (label_embed [d_model]). cache: the
-    held-out examples' prefixes in that order, when already computed."""
+                    label_tokens: torch.Tensor) -> list[torch.Tensor]:
+    """logit(yes) - logit(no) on each feature's held-out examples ([h_f] per feature) for its hard label,
+    label_tokens [F, K]; all held-out prefixes are cached together."""
     sizes = [len(data.heldout) for data in features]
     if sum(sizes) == 0:
         return [torch.zeros(0) for _ in features]
-    if cache is None:
-        cache = disc.cache_prefixes([ex for data in features for ex in data.heldout],
-                                    max_rows=config.max_rows_per_forward)
-    if label_embed is not None:
-        embeds = label_embed.float().to(disc.device).expand(sum(sizes), 1, 1, -1)  # [N, 1, 1, d_model]
-        scores = disc.answer_grid(cache, label_embeds=embeds, max_rows=config.max_rows_per_forward)
-    else:
-        repeats = torch.tensor(sizes, device=label_tokens.device)
-        tokens = label_tokens.repeat_interleave(repeats, dim=0)  # [N, K]
-        scores = disc.answer_grid(cache, tokens[:, None, :].to(disc.device), max_rows=config.max_rows_per_forward)
+    cache = disc.cache_prefixes([ex for data in features for ex in data.heldout], max_rows=config.max_rows_per_forward)
+    tokens = label_tokens.repeat_interleave(torch.tensor(sizes, device=label_tokens.device), dim=0)  # [N, K]
+    scores = disc.answer_grid(cache, tokens[:, None, :].to(disc.device), max_rows=config.max_rows_per_forward)
     return list(scores[:, 0].cpu().split(sizes))
 
 

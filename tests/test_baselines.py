@@ -97,7 +97,7 @@ def test_label_features_scores_both_baselines_on_the_labels_examples(toy_run):
         if not lab.labeled:
             assert lab.baselines is None
             continue
-        assert set(lab.baselines) == {"uninformative", "most_frequent_token", "output_projection"}
+        assert set(lab.baselines) == {"most_frequent_token", "output_projection"}
         mft, proj = lab.baselines["most_frequent_token"], lab.baselines["output_projection"]
         assert mft["label"] == most_frequent_token(records[f], world.model.tokenizer)
         assert proj["top_tokens"] == output_projection_tokens(sae, world.model, f)
@@ -119,5 +119,4 @@ def test_baselines_can_be_left_out(toy_run):
                            config=config, example_fn=world.within_sentence, baselines=False)
     for lab, base in zip(again, labels):
         assert lab.label == base.label and lab.status == base.status
-        if lab.labeled:
-            assert set(lab.baselines) == {"uninformative"}
+        assert lab.baselines is None

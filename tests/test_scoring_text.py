@@ -9,7 +9,7 @@ import torch
 from sae_gd_labeler import Discriminator, Example, LabelerConfig, label_examples
 from sae_gd_labeler.calibration import fit_calibration
 from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.scoring.text_score import labeler_split, score_text_labels, score_uninformative
+from sae_gd_labeler.scoring.text_score import labeler_split, score_text_labels
 from sae_gd_labeler.toyworld import load_toy_world
 from sae_gd_labeler.vocab import candidate_token_ids
 from tests.builders import WORDS, tiny_model
@@ -47,7 +47,7 @@ def test_reproduces_our_yes_no_metrics_from_token_ids_and_text(toy):
         assert same_metrics(by_text[c], labels[c].metrics)
 
 
-def test_explicit_heldout_split_and_uninformative_label_are_reproduced(toy, world):
+def test_explicit_heldout_split_is_reproduced(toy, world):
     disc, examples, _ = toy
     train = {c: ex[:48] for c, ex in examples.items()}
     heldout = {c: ex[48:] for c, ex in examples.items()}
@@ -55,10 +55,8 @@ def test_explicit_heldout_split_and_uninformative_label_are_reproduced(toy, worl
     split = labeler_split(train, QUICK, heldout=heldout)
     assert all(split[c][1] == heldout[c] for c in CATEGORIES)
     scored = score_text_labels(disc, split, {c: labels[c].token_ids for c in CATEGORIES}, QUICK)
-    uninformative = score_uninformative(disc, split, QUICK)
     for c in CATEGORIES:
         assert same_metrics(scored[c], labels[c].metrics)
-        assert same_metrics(uninformative[c], labels[c].baselines["uninformative"]["metrics"])
 
 
 def test_yes_no_metrics_match_an_independent_computation_for_a_multi_word_label(toy, world):
@@ -89,12 +87,10 @@ def test_reproduces_our_answer_readout_metrics(answer_setup):
     split = labeler_split(examples, config.replace(readout="answer"))
     got = score_text_labels(disc, split, {f: lab.token_ids for f, lab in labels.items()}, config)
     text = score_text_labels(disc, split, {f: lab.label for f, lab in labels.items()}, config)
-    uninformative = score_uninformative(disc, split, config)
     for f, lab in labels.items():
         assert lab.search_history == {"method": "exhaustive", "n_candidates": len(candidate_token_ids(disc, "auto"))}
         assert same_metrics(got[f], lab.metrics), (got[f], lab.metrics)
         assert same_metrics(text[f], lab.metrics)
-        assert same_metrics(uninformative[f], lab.baselines["uninformative"]["metrics"])
 
 
 def test_answer_readout_multi_token_label_is_calibrated_on_train(answer_setup):

@@ -22,7 +22,6 @@ from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.result import FeatureLabel
 from sae_gd_labeler.scoring.text_score import labeler_split, score_text_labels
-from sae_gd_labeler.scoring.weak import apply_weak_rule
 
 MOST_FREQUENT, OUTPUT_PROJECTION = "most_frequent_token", "output_projection"
 
@@ -104,7 +103,7 @@ def add_baselines(labels: dict[int, FeatureLabel], examples: Mapping[int, tuple[
                   config: LabelerConfig) -> None:
     """Fill `label.baselines` of every labeled feature with the two baselines above, each scored by
     `score_text_labels` on the examples its label was scored on (examples: the (train, heldout) pairs given
-    to label_examples), then apply the weak rule again. In place."""
+    to label_examples). In place. The weak rule (scoring.weak) does not involve them: statuses stay."""
     features = [f for f, lab in labels.items() if lab.labeled]
     split = labeler_split({f: examples[f][0] for f in features}, config,
                           heldout={f: examples[f][1] for f in features})
@@ -119,4 +118,3 @@ def add_baselines(labels: dict[int, FeatureLabel], examples: Mapping[int, tuple[
         lab = labels[f]
         lab.baselines = {**(lab.baselines or {}), MOST_FREQUENT: found[MOST_FREQUENT][f],
                          OUTPUT_PROJECTION: {**found[OUTPUT_PROJECTION][f], "top_tokens": tops[f]}}
-        apply_weak_rule(lab, config)

@@ -18,12 +18,11 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.answer_search import target_of, text_label_metrics
-from sae_gd_labeler.calibration import fit_calibration
+from sae_gd_labeler.answer_search import text_label_metrics
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
-from sae_gd_labeler.feature_batch import FeatureData, float32_rows
+from sae_gd_labeler.feature_batch import FeatureData
 from sae_gd_labeler.labeler import (
     as_discriminator,
     check_placement,
@@ -32,8 +31,6 @@ from sae_gd_labeler.labeler import (
     resolve_readout,
     split_examples,
 )
-from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.vocab import candidate_token_ids
 
 Split = tuple[Sequence[Example], Sequence[Example]]  # (train, heldout)
 FEATURES_PER_FORWARD = 64  # yes / no readout: features whose held-out prefixes are cached together
@@ -76,39 +73,13 @@ def score_text_labels(disc: Discriminator | HookedTransformer, examples: Mapping
                 chunk = group[start:start + FEATURES_PER_FORWARD]
                 tokens = torch.tensor([ids[f] for f in chunk], device=disc.device)  # [F, K]
                 features = [data[f] for f in chunk]
-                scores = heldout_answers(disc, features, config, label_tokens=tokens)
+                scores = heldout_answers(disc, features, config, tokens)
                 out.update(zip(chunk, metrics_per_feature(features, scores, config)))
     return {f: out[f] for f in labels}
 
 
-def score_uninformative(disc: Discriminator | HookedTransformer, examples: Mapping[Hashable, Split],
-                        config: LabelerConfig | None = None) -> dict[Hashable, dict[str, float]]:
-    """Held-out metrics of the uninformative label (the uniform mixture of the candidate tokens, see
-    scoring.weak) on each feature's examples, as the labeler computes them beside its own labels."""
-    config = config if config is not None else LabelerConfig()
-    disc = as_discriminator(disc)
-    readout = resolve_readout(config, disc)
-    candidates = candidate_token_ids(disc, config.candidate_vocab)
-    data = {f: _checked(f, examples, "", readout, config, disc, label_needed=False) for f in examples}
-    with disc.frozen():
-        if readout == "answer":
-            neutral = disc.label_slot_log_probs([], candidates, neutral=True)[0]  # [C]
-            out = {}
-            for f, d in data.items():
-                train = (disc.label_slot_log_probs(d.train, candidates) - neutral).mean(1)  # [n]
-                held = (disc.label_slot_log_probs(d.heldout, candidates) - neutral).mean(1)  # [h]
-                fit = fit_calibration(train[:, None], target_of(d, config))
-                truth = torch.tensor([ex.activation > config.activation_threshold for ex in d.heldout])
-                out[f] = classification_metrics(fit.scale[0] * held + fit.bias[0], truth)
-            return out
-        uniform = float32_rows(disc.W_E.detach(), candidates).mean(0)  # [d_model]
-        features = list(data.values())
-        scores = heldout_answers(disc, features, config, label_embed=uniform)
-        return dict(zip(data, metrics_per_feature(features, scores, config)))
-
-
 def _checked(feature, examples: Mapping[Hashable, Split], label, readout: str, config: LabelerConfig,
-             disc: Discriminator, label_needed: bool = True) -> FeatureData:
+             disc: Discriminator) -> FeatureData:
     """One feature's examples as FeatureData, after the checks that make a clear error instead of a
     failure deep inside scoring."""
     if feature not in examples:
@@ -122,12 +93,11 @@ def _checked(feature, examples: Mapping[Hashable, Split], label, readout: str, c
         if n_pos == 0 or n_pos == len(train):
             raise ValueError(f"feature {feature!r}: the label-as-answer readout calibrates each label on the "
                              f"training examples, which need both classes ({n_pos} of {len(train)} positive)")
-    if label_needed:
-        if isinstance(label, str):
-            if not label.strip():
-                raise ValueError(f"feature {feature!r}: the label is empty; give a word or phrase")
-        else:
-            _label_ids(disc, label, feature)
+    if isinstance(label, str):
+        if not label.strip():
+            raise ValueError(f"feature {feature!r}: the label is empty; give a word or phrase")
+    else:
+        _label_ids(disc, label, feature)
     return FeatureData(feature, list(train), list(heldout))
 
 
