@@ -40,9 +40,11 @@ class DeactivationResult:
 @torch.no_grad()
 def deactivation_check(model, pairs, dataset, *, context_size: int | None = None, max_tokens: int | None = 50_000,
                        max_occurrences: int = 32, success_drop: float = 0.5, batch_rows: int = 128,
-                       prepend_bos: bool | None = None, seed: int = 0) -> list[DeactivationResult]:
+                       prepend_bos: bool | None = None, firing_threshold: float = 0.0,
+                       seed: int = 0) -> list[DeactivationResult]:
     """One DeactivationResult per `(target_sae, target_feature, predecessor_sae, predecessor_feature)` in
-    `pairs`, in order. A target that never fires in the corpus gets n_occurrences 0 and NaN rates."""
+    `pairs`, in order. Occurrences are sampled where the target's activation is above `firing_threshold`.
+    A target that never fires in the corpus gets n_occurrences 0 and NaN rates."""
     pairs = [_check_pair(model, *p) for p in pairs]
     meta = pairs[0][0].cfg.metadata if pairs else None
     context_size = context_size or (meta.context_size if meta else None) or model.cfg.n_ctx
@@ -63,7 +65,7 @@ def deactivation_check(model, pairs, dataset, *, context_size: int | None = None
         feats = sorted(feats)
         acts = _encode_at_hook(model, t_sae, feats, tokens)  # [N, T, F]
         for j, f in enumerate(feats):
-            seq, pos = torch.nonzero((acts[..., j] > 0) & valid, as_tuple=True)  # [n] each
+            seq, pos = torch.nonzero((acts[..., j] > firing_threshold) & valid, as_tuple=True)  # [n] each
             keep = torch.randperm(seq.numel(), generator=g)[:max_occurrences]
             occurrences[(t_sae.cfg.metadata.hook_name, f)] = (seq[keep], pos[keep], acts[seq[keep], pos[keep], j])
 
