@@ -46,12 +46,13 @@ def category_feature(model, records, members, *, n_top: int = 32) -> tuple[int, 
 
 @torch.no_grad()
 def sample(model, *, n: int = 32, seed: int = 0, max_new_tokens: int = 24, temperature: float = 1.0,
-           prompt: str | None = None) -> torch.Tensor:
+           top_p: float | None = None, prompt: str | None = None) -> torch.Tensor:
     """`n` samples of `max_new_tokens` tokens each after BOS (+ `prompt`): [n, prompt_len + max_new_tokens]."""
     start = model.to_tokens(prompt) if prompt else torch.tensor([[model.tokenizer.bos_token_id]])  # [1, P]
     torch.manual_seed(seed)
     out = model.generate(start.repeat(n, 1).to(model.cfg.device), max_new_tokens=max_new_tokens,
-                         temperature=temperature, stop_at_eos=False, verbose=False, use_past_kv_cache=True)
+                         temperature=temperature, top_p=top_p, stop_at_eos=False, verbose=False,
+                         use_past_kv_cache=True)
     return out.clone()  # generate returns an inference-mode tensor, unusable later under autograd
 
 
