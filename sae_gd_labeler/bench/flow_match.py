@@ -1,4 +1,4 @@
-"""Time and peak memory of matching two whole SAE dictionaries by decoder cosine (flow.match).
+"""Time and peak memory of matching two whole SAE dictionaries by decoder cosine (flow.matching.match).
 
     python -m sae_gd_labeler.bench.flow_match --d-sae 65536 --d-in 2304 --block-size 8192 --json flow_match.json
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from sae_gd_labeler.bench.memory import PeakMemory
-from sae_gd_labeler.flow.match import match
+from sae_gd_labeler.flow.matching import match
 
 
 def run_flow_match_bench(d_sae: int = 65536, d_in: int = 2304, *, block_size: int = 8192, k: int = 1,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {
-    "match": "sae_gd_labeler.flow.match",
-    "decoder_rows": "sae_gd_labeler.flow.match",
+    "match": "sae_gd_labeler.flow.matching",
+    "decoder_rows": "sae_gd_labeler.flow.matching",
     "predecessors": "sae_gd_labeler.flow.origins",
     "OriginThresholds": "sae_gd_labeler.flow.origins",
     "Origin": "sae_gd_labeler.flow.origins",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from sae_gd_labeler.flow.match import match
+from sae_gd_labeler.flow.matching import match
 from sae_gd_labeler.flow.sites import Site, check_residual
 
 

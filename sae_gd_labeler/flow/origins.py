@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sae_gd_labeler.flow.match import match
+from sae_gd_labeler.flow.matching import match
 from sae_gd_labeler.flow.sites import Site, check_predecessor, check_residual
 
 ORIGINS = {

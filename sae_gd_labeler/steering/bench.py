@@ -19,6 +19,7 @@ import json
 import time
 
 from sae_gd_labeler.flow.graph import flow_graph
+from sae_gd_labeler.steering.context import steer
 from sae_gd_labeler.steering.measure import (
     category_feature,
     category_rate,
@@ -28,7 +29,6 @@ from sae_gd_labeler.steering.measure import (
     top_records,
 )
 from sae_gd_labeler.steering.schedule import graph_features
-from sae_gd_labeler.steering.steer import steer
 from sae_gd_labeler.toyworld import load_toy_world
 
 HOOK = "blocks.1.hook_resid_post"

@@ -84,9 +84,9 @@ def run_steer(args) -> int:
 
 def _run(args, wanted, seeds, specs) -> int:
     from sae_gd_labeler.flow.graph import flow_graph
+    from sae_gd_labeler.steering.context import steer
     from sae_gd_labeler.steering.measure import coherence_loss, sample
     from sae_gd_labeler.steering.schedule import Schedule, graph_features
-    from sae_gd_labeler.steering.steer import steer
 
     saes, model = _load(args, specs)
     features = []
