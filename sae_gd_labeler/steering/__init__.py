@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {
-    "steer": "sae_gd_labeler.steering.steer",
-    "MODES": "sae_gd_labeler.steering.steer",
+    "steer": "sae_gd_labeler.steering.context",
+    "MODES": "sae_gd_labeler.steering.context",
     "Schedule": "sae_gd_labeler.steering.schedule",
     "graph_features": "sae_gd_labeler.steering.schedule",
     "run_steering_bench": "sae_gd_labeler.steering.bench",
