@@ -15,3 +15,4 @@ def test_deactivation_bench_small():
     assert set(result["sources"]) == {"residual", "mlp", "attention"}
     res = result["sources"]["residual"]
     assert res["top1"]["n_pairs"] >= 4 and 0.0 <= res["top1"]["success_rate"] <= 1.0
+    assert result["together"]["n_pairs"] == res["top1"]["n_pairs"]

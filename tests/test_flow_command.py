@@ -37,7 +37,7 @@ def test_toy_world_end_to_end(tmp_path, capsys):
     assert rc == 0
     assert "flow graph of blocks.1.hook_resid_post #146" in out and "'colour'" in out
     assert "blocks.0.hook_resid_post #350 -> blocks.1.hook_resid_post #146" in out
-    assert "deactivation" in out and "mean over" in out
+    assert "deactivation" in out and "mean over" in out and "all 3 sources -> blocks.1.hook_resid_post #146" in out
     data = json.loads((tmp_path / "g.json").read_text())
     assert {n["clerp"] for n in data["nodes"]} >= {"colour"}
     assert "plotly" in (tmp_path / "g.html").read_text()[:5000].lower()

@@ -43,6 +43,27 @@ def test_matches_a_hand_written_ablation(world):
     assert res.mean_relative_change == pytest.approx(sum(changes) / len(changes), abs=1e-4)
     assert res.success_rate == pytest.approx(sum(c >= 0.5 for c in changes) / len(changes))
 
+    # several predecessors removed together: the residual one, then the MLP one downstream of it
+    mlp = world.saes[M1]
+    q = predecessors(tgt, [f], mlp=mlp)[0].mlp.feature
+    joint = []
+    for t in firing:
+        def remove_mlp(h, hook, t=t):
+            h = h.clone()
+            h[0, t] -= mlp.encode(h[0, t])[q] * mlp.W_dec[q]
+            return h
+        with world.model.hooks(fwd_hooks=[(R0, lambda h, hook, t=t: h.index_put(
+                (torch.tensor([0]), torch.tensor([t])), h[0, t] - pred.encode(h[0, t])[p] * pred.W_dec[p])),
+                (M1, remove_mlp)]):
+            _, c = world.model.run_with_cache(tokens, names_filter=[R1])
+        joint.append(((acts[t, f] - tgt.encode(c[R1][0, t])[f]) / acts[t, f]).item())
+    both = deactivation_check(world.model, [(tgt, f, [(pred, p), (mlp, q)])], text, context_size=tokens.shape[1],
+                              max_occurrences=100)[0]
+    assert both.predecessors == ((R0, p), (M1, q))
+    assert both.mean_relative_change == pytest.approx(sum(joint) / len(joint), abs=1e-4)
+    with pytest.raises(ValueError, match="together"):
+        _ = both.predecessor
+
 
 def test_top1_predecessors_beat_random_features(world):
     tgt, pred = world.saes[R1], world.saes[R0]

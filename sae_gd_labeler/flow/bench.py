@@ -6,7 +6,8 @@ switch it off, against a random feature of the same SAE?
 Every feature of the toy world's `blocks.1.hook_resid_post` SAE that fires in the corpus is a target; its
 top-1 decoder-cosine predecessor in each source (`blocks.0.hook_resid_post`, `blocks.1.hook_mlp_out`,
 `blocks.1.hook_attn_out`) is removed where the target fires (flow.deactivation). The same targets with a
-random feature of the same source SAE as "predecessor" give the baseline. Means are over targets, as in the
+random feature of the same source SAE as "predecessor" give the baseline; "together" removes all three
+top-1 predecessors at once. Means are over targets, as in the
 paper's Table 1 (Gemma-2-2B: mean change 0.75, success 65%, for top-1 cosine).
 """
 
@@ -54,6 +55,13 @@ def run_deactivation_bench(features=None, *, max_occurrences: int = 16, max_toke
             f"off {best['off_rate']:.1%}, source active {best['active_rate']:.1%} ({best['n_pairs']} targets); "
             f"cosine >= 0.5: success {linked['success_rate']:.1%} ({linked['n_pairs']}); "
             f"random: change {base['mean_relative_change']:.3f}, success {base['success_rate']:.1%}")
+    # all three top-1 predecessors removed together
+    joint = [(target, o.feature, [(saes[hook], getattr(o, role).feature) for role, hook in SOURCES.items()])
+             for o in origins]
+    together = summarize(deactivation_check(world.model, joint, world.corpus, **kw))
+    out["together"] = together
+    log(f"together  top-1: change {together['mean_relative_change']:.3f}, success {together['success_rate']:.1%}, "
+        f"off {together['off_rate']:.1%} ({together['n_pairs']} targets)")
     out["seconds"] = time.perf_counter() - start
     return out
 

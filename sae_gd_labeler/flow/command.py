@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 
@@ -213,3 +214,12 @@ def _deactivation(graph, saes, model, dataset, args, out) -> None:
     s = summarize(results)
     out.write(f"  mean over {s['n_pairs']} edges: drop {s['mean_relative_change']:.2f}, success "
               f"{s['success_rate']:.0%}\n")
+    # each residual node's sources removed together
+    groups = defaultdict(list)
+    for u, v in edges:
+        groups[v].append((saes[u[0]], u[1]))
+    joint = [(saes[v[0]], v[1], preds) for v, preds in groups.items() if len(preds) > 1]
+    for r in deactivation_check(model, joint, dataset, max_tokens=args.max_tokens,
+                                firing_threshold=args.firing_threshold) if joint else []:
+        out.write(f"  all {len(r.predecessors)} sources -> {r.target[0]} #{r.target[1]} together: mean drop "
+                  f"{r.mean_relative_change:.2f}, success {r.success_rate:.0%}, switched off {r.off_rate:.0%}\n")
