@@ -40,7 +40,7 @@ def to_attribution_graph(graph: nx.DiGraph, labels=None, *, slug: str | None = N
         label, score = node_label(graph, n, labels)
         nodes.append({
             "node_id": ids[n], "feature": d["feature"], "layer": _layer(d["position"]), "ctx_idx": COLUMNS[d["kind"]],
-            "feature_type": "cross layer transcoder", "token_prob": 0.0, "is_target_logit": n == target,
+            "feature_type": "cross layer transcoder", "token_prob": 0.0, "is_target_logit": False,
             "run_idx": 0, "reverse_ctx_idx": 0, "jsNodeId": ids[n].rsplit("_", 1)[0] + f"-{COLUMNS[d['kind']]}",
             "clerp": label or "", "influence": None, "activation": None,
             "sae_hook": d["hook_name"], "heldout_balanced_accuracy": score,
