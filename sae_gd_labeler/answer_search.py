@@ -91,10 +91,36 @@ def text_label_metrics(disc: Discriminator, data: FeatureData, label: str | Sequ
     """Held-out metrics of any text label (one or more tokens; or exactly these token ids) under the
     label-as-answer readout, calibrated on the training examples exactly as the labeler calibrates its own
     labels."""
-    calibration = fit_calibration(_label_score(disc, data.train, label)[:, None], target_of(data, config))
-    held = _label_score(disc, data.heldout, label)  # [h]
+    score = _label_score(disc, data.train + data.heldout, label)  # [n + h], one read of both
+    return calibrated_metrics(score[:len(data.train)], score[len(data.train):], data, config)
+
+
+@torch.no_grad()
+def one_token_label_metrics(disc: Discriminator, features: Sequence[FeatureData],
+                            label_ids: Sequence[Sequence[int]], config: LabelerConfig) -> list[list[dict[str, float]]]:
+    """text_label_metrics of one-token labels, several per feature (label_ids[i]: the token ids of feature i's
+    labels), from one forward per example for all of them, as the labeler reads its candidates."""
+    ids = torch.tensor(sorted({t for row in label_ids for t in row}), device=disc.device)  # [U]
+    column = {t: i for i, t in enumerate(ids.tolist())}
+    neutral = disc.label_slot_log_probs([], ids, neutral=True)[0]  # [U]
+    examples = [ex for data in features for ex in data.train + data.heldout]
+    scores = disc.label_slot_log_probs(examples, ids, config.max_rows_per_forward) - neutral  # [N, U]
+    out, start = [], 0
+    for data, row in zip(features, label_ids):
+        n, h = len(data.train), len(data.heldout)
+        block = scores[start:start + n + h]  # [n + h, U]
+        start += n + h
+        out.append([calibrated_metrics(block[:n, column[t]], block[n:, column[t]], data, config) for t in row])
+    return out
+
+
+def calibrated_metrics(train_score: torch.Tensor, held_score: torch.Tensor, data: FeatureData,
+                       config: LabelerConfig) -> dict[str, float]:
+    """Held-out metrics of a label from its raw scores on the training [n] and held-out [h] examples: the
+    score is calibrated on the training examples (scale and bias, see calibration) as the labeler does."""
+    calibration = fit_calibration(train_score[:, None], target_of(data, config))
     truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
-    return classification_metrics(calibration.scale[0] * held + calibration.bias[0], truth)
+    return classification_metrics(calibration.scale[0] * held_score + calibration.bias[0], truth)
 
 
 def _label_score(disc: Discriminator, examples: Sequence[Example], label: str | Sequence[int]) -> torch.Tensor:

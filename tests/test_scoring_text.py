@@ -9,7 +9,7 @@ import torch
 from sae_gd_labeler import Discriminator, Example, LabelerConfig, label_examples
 from sae_gd_labeler.calibration import fit_calibration
 from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.scoring.text_score import labeler_split, score_text_labels
+from sae_gd_labeler.scoring.text_score import labeler_split, score_label_sets, score_text_labels
 from sae_gd_labeler.toyworld import load_toy_world
 from sae_gd_labeler.vocab import candidate_token_ids
 from tests.builders import WORDS, tiny_model
@@ -104,6 +104,23 @@ def test_answer_readout_multi_token_label_is_calibrated_on_train(answer_setup):
     fit = fit_calibration(disc.answer_score(train, "red cat")[:, None], torch.tensor([ex.activation for ex in train]))
     score = fit.scale[0] * disc.answer_score(heldout, "red cat") + fit.bias[0]
     assert same_metrics(got, classification_metrics(score, torch.tensor([ex.activation > 0 for ex in heldout])))
+
+
+def test_label_sets_read_together_equal_each_label_alone(answer_setup):
+    """Several sets at once (one-token labels from one read of each example) against text_label_metrics,
+    which scores one label by its own forward passes."""
+    from sae_gd_labeler.answer_search import text_label_metrics
+    from sae_gd_labeler.feature_batch import FeatureData
+
+    disc, examples, config, _ = answer_setup
+    split = labeler_split(examples, config.replace(readout="answer"))
+    sets = [{"f": "cat", "g": "red"}, {"f": "red cat", "g": "blue"}, {"g": (disc.label_ids("dog")[0],)}]
+    got = score_label_sets(disc, split, sets, config)
+    for labels, scored in zip(sets, got):
+        assert list(scored) == list(labels)
+        for f, label in labels.items():
+            want = text_label_metrics(disc, FeatureData(f, *split[f]), label, config)
+            assert same_metrics(scored[f], want, tol=1e-5), (f, label)
 
 
 @pytest.mark.parametrize("labels, match", [

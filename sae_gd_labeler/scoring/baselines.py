@@ -21,7 +21,7 @@ from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.result import FeatureLabel
-from sae_gd_labeler.scoring.text_score import labeler_split, score_text_labels
+from sae_gd_labeler.scoring.text_score import labeler_split, score_label_sets
 
 MOST_FREQUENT, OUTPUT_PROJECTION = "most_frequent_token", "output_projection"
 
@@ -109,11 +109,12 @@ def add_baselines(labels: dict[int, FeatureLabel], examples: Mapping[int, tuple[
                           heldout={f: examples[f][1] for f in features})
     mft = {f: most_frequent_token(records[f], model.tokenizer) for f in features}
     tops = {f: output_projection_tokens(sae, model, f) for f in features}
-    found: dict[str, dict[int, dict[str, Any]]] = {}
-    for name, texts in ((MOST_FREQUENT, mft), (OUTPUT_PROJECTION, {f: (t[0] if t else "") for f, t in tops.items()})):
-        scorable = {f: text for f, text in texts.items() if text and f in split}
-        metrics = score_text_labels(disc, split, scorable, config)
-        found[name] = {f: {"label": texts[f], "metrics": metrics.get(f, {})} for f in features}
+    texts = {MOST_FREQUENT: mft, OUTPUT_PROJECTION: {f: (t[0] if t else "") for f, t in tops.items()}}
+    scorable = [{f: text for f, text in texts[name].items() if text and f in split} for name in texts]
+    scored = score_label_sets(disc, split, scorable, config)  # both at once: one read of each example
+    found: dict[str, dict[int, dict[str, Any]]] = {
+        name: {f: {"label": texts[name][f], "metrics": metrics.get(f, {})} for f in features}
+        for name, metrics in zip(texts, scored)}
     for f in features:
         lab = labels[f]
         lab.baselines = {**(lab.baselines or {}), MOST_FREQUENT: found[MOST_FREQUENT][f],

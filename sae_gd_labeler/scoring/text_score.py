@@ -18,7 +18,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.answer_search import text_label_metrics
+from sae_gd_labeler.answer_search import one_token_label_metrics, text_label_metrics
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
@@ -55,27 +55,66 @@ def score_text_labels(disc: Discriminator | HookedTransformer, examples: Mapping
     """Held-out metrics (balanced_accuracy, precision, recall, f1, auroc) of each feature's label, in the order
     of `labels`. examples: {feature: (train, heldout)} for every labeled feature. All input is checked before
     any work starts (ValueError)."""
+    return score_label_sets(disc, examples, [labels], config)[0]
+
+
+def score_label_sets(disc: Discriminator | HookedTransformer, examples: Mapping[Hashable, Split],
+                     label_sets: Sequence[Mapping[Hashable, str | tuple[int, ...]]],
+                     config: LabelerConfig | None = None) -> list[dict[Hashable, dict[str, float]]]:
+    """score_text_labels of several sets of labels on the same examples (e.g. a label and its baselines):
+    the label-as-answer readout then reads each example once for all of them."""
     config = config if config is not None else LabelerConfig()
     disc = as_discriminator(disc)
     check_placement(disc, config)
     readout = resolve_readout(config, disc)
-    data = {f: _checked(f, examples, label, readout, config, disc) for f, label in labels.items()}
-    labels = {f: label.strip() if isinstance(label, str) else tuple(_label_ids(disc, label, f))
-              for f, label in labels.items()}  # the template puts the space before the label
-    if readout == "answer":
-        return {f: text_label_metrics(disc, data[f], labels[f], config) for f in labels}
+    data = {f: _checked(f, examples, label, readout, config, disc)
+            for labels in label_sets for f, label in labels.items()}
+    # a text label as the template will read it (its own space comes from the template); token ids as given
+    label_sets = [{f: label.strip() if isinstance(label, str) else tuple(_label_ids(disc, label, f))
+                   for f, label in labels.items()} for labels in label_sets]
+    with disc.frozen():
+        if readout == "answer":
+            return _answer_sets(disc, data, label_sets, config)
+        return [_yes_no(disc, data, labels, config) for labels in label_sets]
+
+
+def _yes_no(disc: Discriminator, data: dict[Hashable, FeatureData], labels: Mapping, config: LabelerConfig) -> dict:
+    """Held-out metrics of one label per feature from logit(yes) - logit(no), as labeler.heldout_metrics."""
     ids = {f: _label_ids(disc, label) for f, label in labels.items()}
     out: dict[Hashable, dict[str, float]] = {}
     for length in sorted({len(t) for t in ids.values()}):  # labels of K tokens go in one tensor [F, K]
         group = [f for f in labels if len(ids[f]) == length]
-        with disc.frozen():
-            for start in range(0, len(group), FEATURES_PER_FORWARD):
-                chunk = group[start:start + FEATURES_PER_FORWARD]
-                tokens = torch.tensor([ids[f] for f in chunk], device=disc.device)  # [F, K]
-                features = [data[f] for f in chunk]
-                scores = heldout_answers(disc, features, config, tokens)
-                out.update(zip(chunk, metrics_per_feature(features, scores, config)))
+        for start in range(0, len(group), FEATURES_PER_FORWARD):
+            chunk = group[start:start + FEATURES_PER_FORWARD]
+            tokens = torch.tensor([ids[f] for f in chunk], device=disc.device)  # [F, K]
+            features = [data[f] for f in chunk]
+            scores = heldout_answers(disc, features, config, tokens)
+            out.update(zip(chunk, metrics_per_feature(features, scores, config)))
     return {f: out[f] for f in labels}
+
+
+def _answer_sets(disc: Discriminator, data: dict[Hashable, FeatureData], label_sets: list[dict],
+                 config: LabelerConfig) -> list[dict]:
+    """Label-as-answer metrics of every set: one-token labels from one read of each example for all sets,
+    longer ones by text_label_metrics."""
+    out: list[dict] = [{} for _ in label_sets]
+    single: dict[Hashable, list[tuple[int, int]]] = {}  # feature -> [(set, token id)]
+    for i, labels in enumerate(label_sets):
+        for f, label in labels.items():
+            ids = _label_ids(disc, label)
+            if len(ids) == 1:
+                single.setdefault(f, []).append((i, ids[0]))
+            else:
+                out[i][f] = text_label_metrics(disc, data[f], label, config)
+    features = list(single)
+    for start in range(0, len(features), FEATURES_PER_FORWARD):
+        chunk = features[start:start + FEATURES_PER_FORWARD]
+        metrics = one_token_label_metrics(disc, [data[f] for f in chunk], [[t for _, t in single[f]] for f in chunk],
+                                          config)
+        for f, per_label in zip(chunk, metrics):
+            for (i, _), m in zip(single[f], per_label):
+                out[i][f] = m
+    return [{f: out[i][f] for f in labels} for i, labels in enumerate(label_sets)]
 
 
 def _checked(feature, examples: Mapping[Hashable, Split], label, readout: str, config: LabelerConfig,
