@@ -39,7 +39,8 @@ def label_examples(
 
     Each feature's examples are split into training and held-out sets by class (`heldout_fraction`),
     unless `heldout` gives the held-out examples of every feature explicitly. All input is checked
-    before any work starts: a bad example set raises ValueError and nothing is labeled.
+    before any work starts: a bad example set raises ValueError and nothing is labeled. A label whose
+    held-out metrics fail the rule of `scoring.weak` comes back with status "weak" (kept, not to be believed).
     """
     config = config if config is not None else LabelerConfig()
     if not isinstance(examples_by_feature, Mapping):

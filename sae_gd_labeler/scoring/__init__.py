@@ -10,7 +10,7 @@ import importlib
 
 _EXPORTS = {
     "weak_reason": "weak", "label_weak_reason": "weak", "apply_weak_rule": "weak",
-    "score_text_labels": "text_score", "labeler_split": "text_score",
+    "score_text_labels": "text_score", "score_label_sets": "text_score", "labeler_split": "text_score",
     "most_frequent_token": "baselines", "output_projection_tokens": "baselines", "add_baselines": "baselines",
     "read_label_file": "label_files",
 }
