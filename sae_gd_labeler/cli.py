@@ -1,6 +1,9 @@
-"""The `sae-gd-labeler` command: label, demo, bench-quality, bench-readouts, bench.
+"""The `sae-gd-labeler` command: label, score, report, export, flow, steer, demo, bench-quality, bench-readouts,
+bench-run-memory, bench.
 
     sae-gd-labeler label --toy-world blocks.1.hook_resid_post   # a bulk run into a run directory, offline
+    sae-gd-labeler report label_runs/toy-world_blocks.1.hook_resid_post    # its feature pages
+    sae-gd-labeler flow --toy-world --feature blocks.1.hook_resid_post:146 --label   # a labelled flow graph
     sae-gd-labeler demo                       # label features of the shipped toy world, offline
     sae-gd-labeler bench-quality --json q.json
     sae-gd-labeler bench-readouts --model smollm2-135m-instruct --json readouts.json
@@ -21,7 +24,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sae_gd_labeler.flow.command import add_flow_parser, run_flow
 from sae_gd_labeler.runs.command import add_label_parser, input_error, non_negative_int, positive_int, run_label
+from sae_gd_labeler.steering.command import add_steer_parser, run_steer
 
 # torch, TransformerLens and sae_lens are imported inside the commands: --help and argument errors answer at once
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -34,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
     add_label_parser(sub)
+    add_flow_parser(sub)
+    add_steer_parser(sub)
     score = sub.add_parser("score", help="score any labels with a run's discriminator on its held-out examples, "
                                          "beside the run's own labels")
     score.add_argument("run_dir", type=Path, help="a run directory of `sae-gd-labeler label`")
@@ -119,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s")
     if args.command == "label":
         return run_label(parser, args, console)
+    if args.command == "flow":
+        return run_flow(args)
+    if args.command == "steer":
+        return run_steer(args)
     if args.command == "bench-run-memory":
         return run_bench_run_memory(args)
     if args.command == "score":
