@@ -16,6 +16,10 @@ STATUSES = {
 }
 
 
+# keys a bulk run adds to to_dict() in labels.jsonl (see runs.bulk.label_record)
+RUN_RECORD_KEYS = ("hook_name", "weak_reason")
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A hard label that was tried, with its exact loss on all training examples."""
@@ -73,7 +77,8 @@ class FeatureLabel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureLabel:
-        data = dict(data)
+        """The inverse of to_dict; also reads a run's labels.jsonl lines (their extra keys are not fields)."""
+        data = {k: v for k, v in data.items() if k not in RUN_RECORD_KEYS}
         feature = data["feature"]
         data["feature"] = tuple(feature) if isinstance(feature, list) else feature
         data["token_ids"] = tuple(data.get("token_ids", ()))

@@ -136,3 +136,15 @@ def test_a_context_s_token_texts_join_into_the_text_the_tokenizer_decodes():
     bos = tokenizer.bos_token_id
     ids = tokenizer.encode("the cat", add_special_tokens=False)
     assert texts.context([bos, *ids]) == texts(ids)  # BOS inside a context is left out
+
+
+def test_a_labels_jsonl_line_reads_back_as_the_feature_label(tmp_path):
+    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.result import Candidate, FeatureLabel
+    from sae_gd_labeler.runs.bulk import label_record
+
+    label = FeatureLabel(7, "dog", (3,), [Candidate("dog", (3,), 0.5)], {"balanced_accuracy": 0.6, "auroc": 0.55},
+                         status="weak")
+    record = json.loads(json.dumps(label_record(label, "blocks.1.hook_resid_post", LabelerConfig())))
+    assert record["hook_name"] == "blocks.1.hook_resid_post" and "below" in record["weak_reason"]
+    assert FeatureLabel.from_dict(record) == label

@@ -29,6 +29,7 @@ from sae_gd_labeler.runs.record_cache import RecordCache
 from sae_gd_labeler.runs.run_dir import RunDirectory
 from sae_gd_labeler.sampling import FeatureExamples, SamplingConfig, sample_examples
 from sae_gd_labeler.scoring.baselines import add_baselines
+from sae_gd_labeler.scoring.weak import label_weak_reason
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_FEATURES = 64  # features labeled (and written) together when LabelerConfig does not fix it
@@ -94,7 +95,7 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
                 add_baselines(labels, examples, records, sae, model, discriminator, config)
             # examples first: a feature's label line is only ever there with its examples
             examples_log.append([example_record(records[f], texts, hook, *examples[f]) for f in chunk])
-            labels_log.append([label_record(labels[f], hook) for f in chunk])
+            labels_log.append([label_record(labels[f], hook, config) for f in chunk])
             progress.features_done(len(chunk))
     barrier(ranks)
     if not ranks.main:
@@ -120,8 +121,12 @@ def _label_chunk(chunk: Sequence[int], sampled: dict[int, FeatureExamples],
     return labels
 
 
-def label_record(label: FeatureLabel, hook_name: str) -> dict[str, Any]:
-    return _json_safe({**label.to_dict(), "hook_name": hook_name})
+def label_record(label: FeatureLabel, hook_name: str, config: LabelerConfig) -> dict[str, Any]:
+    """A labels.jsonl line: the FeatureLabel, its hook and, for a weak label, the rule's reason in words."""
+    record = {**label.to_dict(), "hook_name": hook_name}
+    if label.status == "weak":
+        record["weak_reason"] = label_weak_reason(label, config)
+    return _json_safe(record)
 
 
 def summarize(records: list[dict[str, Any]], requested: Sequence[int], seconds: float) -> dict[str, Any]:
