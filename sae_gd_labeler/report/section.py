@@ -61,18 +61,16 @@ def section_html(data: FeatureData, anchor: str, figures: dict[str, Any], html: 
 
 def _status_note(lab: dict, cfg: dict) -> str:
     status = lab.get("status")
-    if status == "weak":  # the numbers the weak rule looks at, beside the run's thresholds when known
-        why = [escape(str(lab["weak_reason"]))] if lab.get("weak_reason") else []
+    if status == "weak":  # the run's own reason when it wrote one, else the numbers the weak rule looks at
+        if lab.get("weak_reason"):
+            return f'<p class="note weak">{WEAK_TEXT} {escape(str(lab["weak_reason"]))}.</p>'
         m = lab.get("metrics") or {}
         threshold = number(cfg.get("weak_threshold"))
-        why.append(f'held-out balanced accuracy {metric(m.get("balanced_accuracy"))}'
-                   + ("" if threshold is None else f" (weak below {threshold:.2f} in this run)"))
-        floor = ((lab.get("baselines") or {}).get("uninformative") or {}).get("metrics") or {}
-        if number(floor.get("auroc")) is not None:
-            margin = number(cfg.get("weak_auroc_margin"))
-            need = "" if margin is None else f" (it must beat that by {margin:.2f})"
-            why.append(f'held-out AUROC {metric(m.get("auroc"))} against {metric(floor["auroc"])} for the '
-                       f"uninformative label{need}")
+        margin = number(cfg.get("weak_auroc_margin"))
+        why = [f'held-out balanced accuracy {metric(m.get("balanced_accuracy"))}'
+               + ("" if threshold is None else f" (weak below {threshold:.2f} in this run)"),
+               f'held-out AUROC {metric(m.get("auroc"))}'
+               + ("" if margin is None else f" (weak at or below {0.5 + margin:.2f})")]
         return f'<p class="note weak">{WEAK_TEXT} {"; ".join(why)}.</p>'
     if status not in ("ok", None):
         return f'<p class="note">{escape(str(status))}: {escape(STATUSES.get(str(status), "no label"))}.</p>'
