@@ -275,9 +275,9 @@ def closing_table(run: RunDirectory, summary: dict[str, Any], n_rows: int = 20):
 
 
 def _best_baseline(record: dict[str, Any]) -> str:
-    """The named baseline (not the uninformative label) with the best held-out balanced accuracy."""
-    scored = [(b["metrics"].get("balanced_accuracy"), b["label"]) for name, b in (record.get("baselines") or {}).items()
-              if name != "uninformative" and b.get("metrics", {}).get("balanced_accuracy") is not None]
+    """The baseline with the best held-out balanced accuracy."""
+    scored = [(b["metrics"].get("balanced_accuracy"), b["label"]) for b in (record.get("baselines") or {}).values()
+              if b.get("metrics", {}).get("balanced_accuracy") is not None]
     if not scored:
         return "-"
     acc, label = max(scored)
