@@ -10,32 +10,25 @@ Names load on first use, so the command line can parse arguments before torch is
 
 from __future__ import annotations
 
-import importlib
+from sae_gd_labeler.lazy_exports import lazy_exports
 
 _PUBLIC = {
-    "match": "sae_gd_labeler.flow.matching",
-    "decoder_rows": "sae_gd_labeler.flow.matching",
-    "predecessors": "sae_gd_labeler.flow.origins",
-    "OriginThresholds": "sae_gd_labeler.flow.origins",
-    "Origin": "sae_gd_labeler.flow.origins",
-    "Link": "sae_gd_labeler.flow.origins",
-    "ORIGINS": "sae_gd_labeler.flow.origins",
-    "Site": "sae_gd_labeler.flow.sites",
-    "flow_graph": "sae_gd_labeler.flow.graph",
-    "residual_chain": "sae_gd_labeler.flow.graph",
-    "to_attribution_graph": "sae_gd_labeler.flow.export",
-    "write_attribution_graph": "sae_gd_labeler.flow.export",
-    "plot_flow_graph": "sae_gd_labeler.flow.plot",
-    "deactivation_check": "sae_gd_labeler.flow.deactivation",
-    "DeactivationResult": "sae_gd_labeler.flow.deactivation",
-    "label_flow_graph": "sae_gd_labeler.flow.labeling",
+    "match": "matching",
+    "decoder_rows": "matching",
+    "predecessors": "origins",
+    "OriginThresholds": "origins",
+    "Origin": "origins",
+    "Link": "origins",
+    "ORIGINS": "origins",
+    "Site": "sites",
+    "flow_graph": "graph",
+    "residual_chain": "graph",
+    "to_attribution_graph": "export",
+    "write_attribution_graph": "export",
+    "plot_flow_graph": "plot",
+    "deactivation_check": "deactivation",
+    "DeactivationResult": "deactivation",
+    "label_flow_graph": "labeling",
 }
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

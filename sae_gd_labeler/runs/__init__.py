@@ -8,14 +8,9 @@ from) and command (the command line). Names load on first use, so the command li
 
 from __future__ import annotations
 
-import importlib
+from sae_gd_labeler.lazy_exports import lazy_exports
 
 _PUBLIC = {"RunDirectory": "run_dir", "RunDirectoryError": "run_dir", "label_run": "bulk",
            "parse_feature_spec": "feature_spec", "FeatureSpec": "feature_spec"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f"sae_gd_labeler.runs.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module 'sae_gd_labeler.runs' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

@@ -6,8 +6,9 @@ external label files.
 
 from __future__ import annotations
 
-import importlib
+from sae_gd_labeler.lazy_exports import lazy_exports
 
+# lazy: the labeler imports scoring.weak, and text_score imports the labeler
 _EXPORTS = {
     "weak_reason": "weak", "label_weak_reason": "weak", "apply_weak_rule": "weak",
     "score_text_labels": "text_score", "score_label_sets": "text_score", "labeler_split": "text_score",
@@ -15,12 +16,5 @@ _EXPORTS = {
     "read_label_file": "label_files",
 }
 
-
-def __getattr__(name: str):
-    # lazy: the labeler imports scoring.weak, and text_score imports the labeler
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,21 +10,14 @@ Names load on first use, so the command line can parse arguments before torch is
 
 from __future__ import annotations
 
-import importlib
+from sae_gd_labeler.lazy_exports import lazy_exports
 
 _PUBLIC = {
-    "steer": "sae_gd_labeler.steering.context",
-    "MODES": "sae_gd_labeler.steering.context",
-    "Schedule": "sae_gd_labeler.steering.schedule",
-    "graph_features": "sae_gd_labeler.steering.schedule",
-    "run_steering_bench": "sae_gd_labeler.steering.bench",
+    "steer": "context",
+    "MODES": "context",
+    "Schedule": "schedule",
+    "graph_features": "schedule",
+    "run_steering_bench": "bench",
 }
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
