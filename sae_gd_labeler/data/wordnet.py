@@ -93,9 +93,15 @@ def parse_data_line(line: str) -> Synset:
             hyper.append(target)
         elif symbol in HYPONYM:
             hypo.append(target)
+    definition, examples = split_gloss(gloss)
+    return Synset(int(f[0]), lemmas, tuple(hyper), tuple(hypo), definition, examples)
+
+
+def split_gloss(gloss: str) -> tuple[str, tuple[str, ...]]:
+    """A gloss ("a definition; "an example"; "another"") as (definition, example sentences)."""
     examples = tuple(_EXAMPLE.findall(gloss))
     definition = gloss.split('; "')[0].split(' "')[0].strip().rstrip(";").strip()
-    return Synset(int(f[0]), lemmas, tuple(hyper), tuple(hypo), definition, examples)
+    return definition, examples
 
 
 def find_wordnet(path: str | os.PathLike | None = None) -> Path:
