@@ -54,24 +54,21 @@ class WordNet:
 
     def descendants(self, synset: Synset) -> set[int]:
         """Offsets of every hyponym and instance below `synset`, at any depth (not the synset itself)."""
-        seen: set[int] = set()
-        todo = list(synset.hyponyms)
-        while todo:
-            o = todo.pop()
-            if o not in seen:
-                seen.add(o)
-                todo.extend(self.synsets[o].hyponyms)
-        return seen
+        return self._closure(synset.hyponyms, "hyponyms")
 
     def ancestors(self, synset: Synset) -> set[int]:
         """Offsets of every hypernym above `synset`, along all paths."""
+        return self._closure(synset.hypernyms, "hypernyms")
+
+    def _closure(self, start: tuple[int, ...], link: str) -> set[int]:
+        """Every offset reachable from `start` by following `link` (each synset once: the graph has joins)."""
         seen: set[int] = set()
-        todo = list(synset.hypernyms)
+        todo = list(start)
         while todo:
             o = todo.pop()
             if o not in seen:
                 seen.add(o)
-                todo.extend(self.synsets[o].hypernyms)
+                todo.extend(getattr(self.synsets[o], link))
         return seen
 
     def hyponym_closure(self, synset: Synset) -> set[str]:
