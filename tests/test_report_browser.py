@@ -64,7 +64,10 @@ def test_a_real_run_renders_without_errors_with_labels_contexts_and_plots(browse
             continue
         assert section.locator("h2 q").inner_text() == record["label"]
         top = examples[record["feature"]]["top"]
-        marks = section.locator("ol.contexts").first.locator("mark")
+        section.scroll_into_view_if_needed()  # the top contexts after the first few are filled in view
+        page.wait_for_function("a => a[0].querySelectorAll('.contexts-top mark').length === a[1]",
+                               arg=[section.element_handle(), len(top)])
+        marks = section.locator(".contexts-top mark")
         assert marks.count() == len(top)
         assert marks.first.inner_text() == top[0]["tokens"][-1]
         strongest = marks.first.evaluate("m => getComputedStyle(m).backgroundColor")

@@ -37,14 +37,15 @@ def intensity(activation: float | None, max_activation: float | None) -> float:
     return min(max(activation / max_activation, 0.0), 1.0)
 
 
-def context_list_html(contexts: list[dict[str, Any]], max_activation: float | None) -> str:
-    """An ordered list of contexts, each after its activation."""
+def context_list_html(contexts: list[dict[str, Any]], max_activation: float | None, start: int = 1) -> str:
+    """An ordered list of contexts, each after its activation, numbered from `start`."""
     items = []
     for c in contexts:
         act = _number(c.get("activation"))
         items.append(f'<li><span>{"n/a" if act is None else f"{act:.3g}"}</span>'
                      f'{context_html(list(c.get("tokens") or []), act, max_activation)}</li>')
-    return f'<ol class="contexts">{"".join(items)}</ol>'
+    first = "" if start == 1 else f' start="{start}"'
+    return f'<ol class="contexts"{first}>{"".join(items)}</ol>'
 
 
 def quantiles_html(samples: list[dict[str, Any]], max_activation: float | None) -> str:

@@ -1,10 +1,12 @@
 """The page's own JavaScript, inlined once per page.
 
 - Summary tables sort by a clicked column: numbers as numbers, empty cells (undefined metrics) last.
-- Lazy parts: plotly's JavaScript, the figures' JSON and the collapsed quantile samples' HTML are stored
+- Lazy parts: plotly's JavaScript, the figures' JSON, the top contexts after the first few and the collapsed
+  quantile samples' HTML are stored
   gzip-compressed (base64), a third or less of their size; the browser unpacks them (DecompressionStream),
-  draws each figure with Plotly.newPlot only when its box comes near the viewport, and fills a quantile
-  sample when its <details> is opened. Without DecompressionStream the rest of the page still works.
+  draws each figure with Plotly.newPlot and fills the deferred contexts only when their box comes near the
+  viewport, and fills a quantile sample when its <details> is opened. Without DecompressionStream the rest
+  of the page still works.
   The lazy HTML was escaped by the same Python code as the rest of the page.
 """
 
@@ -33,7 +35,8 @@ SCRIPT = """
 
   var plots = Array.prototype.slice.call(document.querySelectorAll("div.plot[data-fig]"));
   var folded = Array.prototype.slice.call(document.querySelectorAll("details[data-html]"));
-  if (!plots.length && !folded.length) { return; }
+  var deferred = Array.prototype.slice.call(document.querySelectorAll("div.lazy[data-html]"));
+  if (!plots.length && !folded.length && !deferred.length) { return; }
   function unpack(id) {
     var bytes = Uint8Array.from(atob(document.getElementById(id).textContent.trim()), function (c) {
       return c.charCodeAt(0);
@@ -57,25 +60,33 @@ SCRIPT = """
     Plotly.newPlot(div, fig.data, Object.assign({template: lazy.template}, fig.layout),
                    {responsive: true, displaylogo: false});
   }
-  function fill(lazy, details) {
-    if (details.dataset.filled) { return; }
-    details.dataset.filled = "1";
-    details.querySelector(".lazy").innerHTML = lazy.html[details.dataset.html] || "";
+  function fill(lazy, holder) {  // a <details> fills its .lazy child, a div.lazy itself
+    if (holder.dataset.filled) { return; }
+    holder.dataset.filled = "1";
+    var target = holder.tagName === "DETAILS" ? holder.querySelector(".lazy") : holder;
+    target.innerHTML = lazy.html[holder.dataset.html] || "";
   }
   window.reportReady = ready.then(function (lazy) {
-    window.reportDrawAll = function () { plots.forEach(function (d) { draw(lazy, d); }); };
+    window.reportDrawAll = function () {
+      plots.forEach(function (d) { draw(lazy, d); });
+      deferred.forEach(function (d) { fill(lazy, d); });
+    };
     folded.forEach(function (d) {
       if (d.open) { fill(lazy, d); }
       d.addEventListener("toggle", function () { if (d.open) { fill(lazy, d); } });
     });
     if (!("IntersectionObserver" in window)) { window.reportDrawAll(); return; }
     var seen = new IntersectionObserver(function (entries) {
-      entries.forEach(function (e) { if (e.isIntersecting) { seen.unobserve(e.target); draw(lazy, e.target); } });
+      entries.forEach(function (e) {
+        if (!e.isIntersecting) { return; }
+        seen.unobserve(e.target);
+        if (e.target.dataset.fig) { draw(lazy, e.target); } else { fill(lazy, e.target); }
+      });
     }, {rootMargin: "400px"});
-    plots.forEach(function (d) { seen.observe(d); });
+    plots.concat(deferred).forEach(function (d) { seen.observe(d); });
   }, function (err) {
     var why = "(not shown: " + (err && err.message ? err.message : err) + ")";
-    plots.concat(folded.map(function (d) { return d.querySelector(".lazy"); })).forEach(function (el) {
+    plots.concat(deferred, folded.map(function (d) { return d.querySelector(".lazy"); })).forEach(function (el) {
       el.textContent = why;
       el.classList.add("failed");
     });

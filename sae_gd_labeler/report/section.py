@@ -23,6 +23,9 @@ from sae_gd_labeler.report.fmt import (
 )
 from sae_gd_labeler.report.load import FeatureData
 
+# top contexts written into the page; the others travel compressed and are shown as the section nears the
+# viewport (a 1,000-feature page is then about half the size)
+INLINE_TOP_CONTEXTS = 4
 NOT_AVAILABLE = '<p class="na">{} not available here.</p>'
 
 
@@ -42,7 +45,12 @@ def section_html(data: FeatureData, anchor: str, figures: dict[str, Any], html: 
     top = ex.get("top") or []
     if top:
         max_act = max_act or max((number(c.get("activation")) or 0.0 for c in top), default=None)
-        parts.append(context_list_html(top, max_act))
+        parts.append('<div class="contexts-top">' + context_list_html(top[:INLINE_TOP_CONTEXTS], max_act))
+        if len(top) > INLINE_TOP_CONTEXTS:  # the rest are filled in when the section comes into view
+            html[anchor + ":top"] = context_list_html(top[INLINE_TOP_CONTEXTS:], max_act,
+                                                      start=INLINE_TOP_CONTEXTS + 1)
+            parts.append(f'<div class="lazy" data-html="{anchor}:top"></div>')
+        parts.append("</div>")
     else:
         parts.append(NOT_AVAILABLE.format("Top contexts are"))
     quantiles = ex.get("quantiles") or []
