@@ -10,12 +10,12 @@ travel as text) is then asked about them while the label is optimised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.activations import ActivationConfig, collect_activations
+from sae_gd_labeler.activations import ActivationConfig, FeatureRecord, collect_activations
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
@@ -23,7 +23,7 @@ from sae_gd_labeler.labeler import label_examples
 from sae_gd_labeler.models.defaults import default_example_fn
 from sae_gd_labeler.result import FeatureLabel
 from sae_gd_labeler.runs.progress import RunProgress
-from sae_gd_labeler.sampling import SamplingConfig, sample_examples
+from sae_gd_labeler.sampling import FeatureExamples, SamplingConfig, sample_examples
 from sae_gd_labeler.scoring.baselines import add_baselines
 
 PROGRESS_BATCH = 64  # with progress=True, features labeled together between two updates of the display
@@ -85,18 +85,37 @@ def label_features(
         step = len(ready) if not progress else PROGRESS_BATCH
         for at in range(0, len(ready), max(step, 1)):
             chunk = ready[at:at + step]
-            examples = {f: ([prepare(ex) for ex in sampled[f].train], [prepare(ex) for ex in sampled[f].heldout])
-                        for f in chunk}
-            found = label_examples({f: train for f, (train, _) in examples.items()}, disc, config,
-                                   heldout={f: heldout for f, (_, heldout) in examples.items()})
-            if baselines:
-                add_baselines(found, examples, records, sae, model, disc, config)
+            found, _ = label_sampled(chunk, sampled, records, sae=sae, model=model, disc=disc, config=config,
+                                     prepare=prepare, baselines=baselines)
             labels.update(found)
             shown.features_done(len(chunk))
     return [
         labels[f] if f in labels else FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
         for f, s in sampled.items()
     ]
+
+
+def label_sampled(features: Sequence[int], sampled: Mapping[int, FeatureExamples],
+                  records: Mapping[int, FeatureRecord], *, sae, model: HookedTransformer, disc: Discriminator,
+                  config: LabelerConfig, prepare: Callable[[Example], Example], baselines: bool = True,
+                  ) -> tuple[dict[int, FeatureLabel], dict[int, tuple[list[Example], list[Example]]]]:
+    """Label `features` from their sampled examples, adapted by `prepare`, all in one label_examples call:
+    a FeatureLabel for each (those without enough examples get their sampling status), with the baselines
+    when asked; and the (train, heldout) examples each was given. Shared by label_features and bulk runs."""
+    examples = {f: ([prepare(ex) for ex in sampled[f].train], [prepare(ex) for ex in sampled[f].heldout])
+                for f in features}
+    ready = [f for f in features if sampled[f].ok]
+    labels = {}
+    if ready:
+        labels = label_examples({f: examples[f][0] for f in ready}, disc, config,
+                                heldout={f: examples[f][1] for f in ready})
+        if baselines:
+            add_baselines(labels, examples, records, sae, model, disc, config)
+    for f in features:
+        if f not in labels:
+            s = sampled[f]
+            labels[f] = FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
+    return labels, examples
 
 
 def load_subject_model(sae) -> HookedTransformer:

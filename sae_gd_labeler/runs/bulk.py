@@ -19,7 +19,6 @@ from sae_gd_labeler.activations import ActivationConfig, collect_activations
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example
-from sae_gd_labeler.labeler import label_examples
 from sae_gd_labeler.result import FeatureLabel
 from sae_gd_labeler.runs.distributed import Ranks, barrier
 from sae_gd_labeler.runs.example_records import TokenTexts, example_record
@@ -27,8 +26,8 @@ from sae_gd_labeler.runs.feature_spec import FeatureSpec
 from sae_gd_labeler.runs.progress import RunProgress
 from sae_gd_labeler.runs.record_cache import RecordCache
 from sae_gd_labeler.runs.run_dir import RunDirectory
-from sae_gd_labeler.sampling import FeatureExamples, SamplingConfig, sample_examples
-from sae_gd_labeler.scoring.baselines import add_baselines
+from sae_gd_labeler.sae_labeling import label_sampled
+from sae_gd_labeler.sampling import SamplingConfig, sample_examples
 from sae_gd_labeler.scoring.weak import label_weak_reason
 
 log = logging.getLogger(__name__)
@@ -88,11 +87,8 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
         texts = TokenTexts(model.tokenizer)
         prepare = example_fn or (lambda ex: ex)
         for chunk in blocks:
-            examples = {f: ([prepare(ex) for ex in sampled[f].train], [prepare(ex) for ex in sampled[f].heldout])
-                        for f in chunk}
-            labels = _label_chunk(chunk, sampled, examples, discriminator, config)
-            if baselines:
-                add_baselines(labels, examples, records, sae, model, discriminator, config)
+            labels, examples = label_sampled(chunk, sampled, records, sae=sae, model=model, disc=discriminator,
+                                             config=config, prepare=prepare, baselines=baselines)
             # examples first: a feature's label line is only ever there with its examples
             examples_log.append([example_record(records[f], texts, hook, *examples[f]) for f in chunk])
             labels_log.append([label_record(labels[f], hook, config) for f in chunk])
@@ -104,21 +100,6 @@ def label_run(run: RunDirectory, sae, features: FeatureSpec, *, model, discrimin
     summary = summarize(run.label_records(), ids, time.perf_counter() - start)
     run.write_summary(summary)
     return summary
-
-
-def _label_chunk(chunk: Sequence[int], sampled: dict[int, FeatureExamples],
-                 examples: dict[int, tuple[list[Example], list[Example]]], disc: Discriminator,
-                 config: LabelerConfig) -> dict[int, FeatureLabel]:
-    ready = [f for f in chunk if sampled[f].ok]
-    labels = {}
-    if ready:
-        labels = label_examples({f: examples[f][0] for f in ready}, disc, config,
-                                heldout={f: examples[f][1] for f in ready})
-    for f in chunk:
-        if f not in labels:
-            s = sampled[f]
-            labels[f] = FeatureLabel.without_label(f, s.status, s.n_positive, s.n_negative)
-    return labels
 
 
 def label_record(label: FeatureLabel, hook_name: str, config: LabelerConfig) -> dict[str, Any]:
