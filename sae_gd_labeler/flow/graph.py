@@ -74,40 +74,29 @@ def flow_graph(saes, feature: tuple[str, int], *, residual_threshold: float = 0.
     node = _add_node(graph, start, int(f))
     _add_module_links(graph, index, start, node, module_threshold, block_size)
 
-    def best(sae_from, feat, sae_to):
-        idx, score = match(sae_from, sae_to, k=1, features=[feat], block_size=block_size)  # [1, 1] each
-        return int(idx[0, 0]), float(score[0, 0])
-
-    # Backward: previous residual, one position at a time, while the link holds.
-    cur_sae, cur = start, node
-    while backward:
-        prev = index.residual.get(Site.of_sae(cur_sae).position - 1)
-        if prev is None:
-            break
-        j, s = best(cur_sae, cur[1], prev)
-        if s < residual_threshold:
-            graph.nodes[cur]["cut_backward"] = s
-            break
-        src = _add_node(graph, prev, j)
-        graph.add_edge(src, cur, weight=s, kind="resid")
-        _add_module_links(graph, index, prev, src, module_threshold, block_size)
-        cur_sae, cur = prev, src
-
-    # Forward: next residual's best match, with that node's own module links.
-    cur_sae, cur = start, node
-    while forward:
-        nxt = index.residual.get(Site.of_sae(cur_sae).position + 1)
-        if nxt is None:
-            break
-        j, s = best(cur_sae, cur[1], nxt)
-        if s < residual_threshold:
-            graph.nodes[cur]["cut_forward"] = s
-            break
-        dst = _add_node(graph, nxt, j)
-        graph.add_edge(cur, dst, weight=s, kind="resid")
-        _add_module_links(graph, index, nxt, dst, module_threshold, block_size)
-        cur_sae, cur = nxt, dst
+    if backward:
+        _chain(graph, index, start, node, -1, residual_threshold, module_threshold, block_size)
+    if forward:
+        _chain(graph, index, start, node, +1, residual_threshold, module_threshold, block_size)
     return graph
+
+
+def _chain(graph: nx.DiGraph, index: SiteIndex, sae, node, step: int, residual_threshold: float,
+           module_threshold: float, block_size: int) -> None:
+    """Follow the top-1 residual link one position at a time (step -1: backward to the previous residual,
+    +1: forward to the next) while it holds, each new node with its own module links; where the link falls
+    below the threshold, the last node records the score that cut the chain."""
+    while (other := index.residual.get(Site.of_sae(sae).position + step)) is not None:
+        idx, score = match(sae, other, k=1, features=[node[1]], block_size=block_size)  # [1, 1] each
+        j, s = int(idx[0, 0]), float(score[0, 0])
+        if s < residual_threshold:
+            graph.nodes[node]["cut_backward" if step < 0 else "cut_forward"] = s
+            return
+        new = _add_node(graph, other, j)
+        source, target = (new, node) if step < 0 else (node, new)
+        graph.add_edge(source, target, weight=s, kind="resid")
+        _add_module_links(graph, index, other, new, module_threshold, block_size)
+        sae, node = other, new
 
 
 def _add_node(graph: nx.DiGraph, sae, feature: int) -> tuple[str, int]:
