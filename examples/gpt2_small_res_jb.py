@@ -47,34 +47,15 @@ from __future__ import annotations
 
 import sys
 
-from sae_gd_labeler.release_examples import (
-    describe,
-    example_parser,
-    parse_args,
-    random_sae,
-    run_example,
-    smoke_corpus,
-    smoke_tokenizer,
-)
+from sae_gd_labeler import release_examples as shared
 
 RELEASE, SAE_ID = "gpt2-small-res-jb", "blocks.8.hook_resid_pre"
 N_TOKENS, BATCH_FEATURES, DTYPE = 10_000_000, {"answer": 64, "yes_no": 32}, "float32"
 
 
 def release_sources(args):
-    """The real SAE, subject model and corpus (model hub)."""
-    import torch
-    from sae_lens import SAE
-    from transformer_lens import HookedTransformer
-
-    sae = SAE.from_pretrained(RELEASE, SAE_ID, device=args.device)
-    meta = sae.cfg.metadata
-    model = HookedTransformer.from_pretrained_no_processing(  # center_writing_weights=True, as the SAE was trained
-        meta.model_name, device=args.device, dtype=getattr(torch, args.dtype),
-        **(meta.model_from_pretrained_kwargs or {}))
-    description = describe(sae, release=RELEASE, sae_id=SAE_ID, model=meta.model_name,
-                           discriminator=meta.model_name, dataset=meta.dataset_path)
-    return sae, model.eval(), meta.dataset_path, description
+    """The real SAE, subject model and corpus (model hub), as their metadata says."""
+    return shared.release_sources(args, RELEASE, SAE_ID)
 
 
 def smoke_config(d_vocab: int, dtype: str):
@@ -92,23 +73,14 @@ def smoke_config(d_vocab: int, dtype: str):
 def smoke_sources(args):
     """Offline stand-ins of the same kinds: a random-weight tiny GPT-2 with GPT-2's real tokenizer and a
     random StandardSAE at blocks.1.hook_resid_pre (context 32, prepend_bos), on real English."""
-    import torch
-    from transformer_lens import HookedTransformer
-
-    tokenizer = smoke_tokenizer()
-    torch.manual_seed(0)
-    model = HookedTransformer(smoke_config(len(tokenizer), args.dtype), tokenizer=tokenizer).to(args.device).eval()
-    texts, corpus = smoke_corpus()
-    sae = random_sae("standard", model, "blocks.1.hook_resid_pre", d_sae=64, texts=texts, context_size=32,
-                     model_name="tiny-gpt2", dataset_path=corpus)
-    description = describe(sae, release=None, sae_id=None, model="tiny-gpt2 (random weights)",
-                           discriminator="tiny-gpt2 (random weights)", dataset=corpus)
-    return sae, model, texts, description
+    return shared.smoke_sources(args, smoke_config,
+                                "standard", "blocks.1.hook_resid_pre", context_size=32, name="tiny-gpt2")
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(example_parser(__doc__, n_tokens=N_TOKENS, batch_features=BATCH_FEATURES, dtype=DTYPE), argv)
-    return run_example(args, smoke_sources if args.smoke else release_sources)
+    parser = shared.example_parser(__doc__, n_tokens=N_TOKENS, batch_features=BATCH_FEATURES, dtype=DTYPE)
+    args = shared.parse_args(parser, argv)
+    return shared.run_example(args, smoke_sources if args.smoke else release_sources)
 
 
 if __name__ == "__main__":

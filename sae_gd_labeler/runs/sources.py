@@ -93,6 +93,29 @@ def load_sae(args) -> tuple[Any, dict[str, Any]]:
     return sae, describe_sae(sae, release=args.release, sae_id=args.sae_id, neuronpedia_id=entry["neuronpedia_id"])
 
 
+def load_saes(releases, paths, device: str | None, dtype: str | None) -> dict[str, Any]:
+    """SAEs by (release, sae_id) and from saved folders, keyed by their hook names."""
+    from sae_lens import SAE
+
+    saes = {}
+    for release, sae_id in releases:
+        sae = SAE.from_pretrained(release, sae_id, device=device or "cpu", dtype=dtype or "float32")
+        saes[sae.cfg.metadata.hook_name] = sae
+    for path in paths:
+        sae = SAE.load_from_disk(str(path), device=device or "cpu")
+        saes[sae.cfg.metadata.hook_name] = sae
+    return saes
+
+
+def saes_model(saes: dict[str, Any], name: str | None, device: str | None, dtype: str | None):
+    """`name`, or else the model the SAEs' metadata names, loaded with their loading arguments."""
+    meta = next(iter(saes.values())).cfg.metadata
+    name = name or meta.model_name
+    if not name:
+        raise ValueError("the SAEs name no model_name: give --model")
+    return load_model(name, device, dtype, meta.model_from_pretrained_kwargs)
+
+
 def load_model(name: str, device: str | None, dtype: str | None, hub_kwargs: dict[str, Any] | None = None):
     """A packaged real LM by its name, the toy world's model ("toy-world"), else a TransformerLens model from
     the hub, loaded as sae_lens loads an SAE's model (`hub_kwargs`: its metadata's model_from_pretrained_kwargs,
@@ -105,9 +128,11 @@ def load_model(name: str, device: str | None, dtype: str | None, hub_kwargs: dic
         return load_toy_world().model.to(device or "cpu")
     if name in PACKAGED_MODELS:
         return load_packaged_model(name, device=device, dtype=dtype)
+    import torch
     from transformer_lens import HookedTransformer
 
-    return HookedTransformer.from_pretrained_no_processing(name, device=device or "cpu", dtype=dtype or "float32",
+    return HookedTransformer.from_pretrained_no_processing(name, device=device or "cpu",
+                                                           dtype=getattr(torch, dtype or "float32"),
                                                            **(hub_kwargs or {}))
 
 

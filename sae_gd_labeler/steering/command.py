@@ -128,19 +128,7 @@ def _load(args, specs):
 
         world = load_toy_world()
         return world.saes, world.model
-    from sae_lens import SAE
+    from sae_gd_labeler.runs.sources import load_saes, saes_model
 
-    from sae_gd_labeler.runs.sources import load_model
-
-    saes = {}
-    for release, sae_id in specs:
-        sae = SAE.from_pretrained(release, sae_id, device=args.device or "cpu", dtype=args.dtype or "float32")
-        saes[sae.cfg.metadata.hook_name] = sae
-    for path in args.sae_path:
-        sae = SAE.load_from_disk(str(path), device=args.device or "cpu")
-        saes[sae.cfg.metadata.hook_name] = sae
-    meta = next(iter(saes.values())).cfg.metadata
-    name = args.model or meta.model_name
-    if not name:
-        raise ValueError("the SAEs name no model_name: give --model")
-    return saes, load_model(name, args.device, args.dtype, meta.model_from_pretrained_kwargs)
+    saes = load_saes(specs, args.sae_path, args.device, args.dtype)
+    return saes, saes_model(saes, args.model, args.device, args.dtype)
