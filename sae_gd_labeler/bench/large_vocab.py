@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,10 +26,11 @@ from rich.console import Console
 from rich.table import Table
 from transformer_lens import HookedTransformer
 
+from sae_gd_labeler.bench.quality import labeled_seeds
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.feature_batch import FeatureBatch
-from sae_gd_labeler.labeler import label_examples, split_examples
+from sae_gd_labeler.labeler import split_examples
 from sae_gd_labeler.objective import prediction_loss
 from sae_gd_labeler.toyworld.discriminator import model_config
 from sae_gd_labeler.toyworld.tokenizer import word_level_tokenizer
@@ -153,12 +153,8 @@ def run_large_vocab(world, disc: Discriminator, categories: Sequence[str], seeds
     candidates = candidate_token_ids(disc, config.candidate_vocab)
     runs = []
     with disc.frozen():
-        for seed in seeds:
-            cfg = config.replace(seed=seed)
-            features = {c: world.examples_for(c, n=n_examples, seed=seed) for c in categories}
-            start = time.perf_counter()
-            labels = label_examples(features, disc, cfg)
-            per_label = (time.perf_counter() - start) / len(categories)
+        for seed, cfg, features, labels, per_label in labeled_seeds(world, disc, categories, seeds, config,
+                                                                     n_examples):
             for c in categories:
                 name_loss, rival = best_real_rival(disc, split_examples(c, features[c], cfg), c, n_real, cfg,
                                                    candidates)

@@ -59,6 +59,18 @@ def most_frequent_activating_token(data: FeatureData, threshold: float) -> str:
     return counts.most_common(1)[0][0]
 
 
+def labeled_seeds(world, disc: Discriminator, categories: Sequence[str], seeds: Sequence[int],
+                  config: LabelerConfig, n_examples: int):
+    """Per seed: (seed, its config, each category's examples, their labels, seconds per label), the categories
+    labeled together in one call."""
+    for seed in seeds:
+        cfg = config.replace(seed=seed)
+        features = {c: world.examples_for(c, n=n_examples, seed=seed) for c in categories}
+        start = time.perf_counter()
+        labels = label_examples(features, disc, cfg)
+        yield seed, cfg, features, labels, (time.perf_counter() - start) / len(categories)
+
+
 def run_quality(world, categories: Sequence[str], seeds: Sequence[int], config: LabelerConfig | None = None,
                 n_examples: int = 96, disc: Discriminator | None = None) -> list[QualityRun]:
     """disc: the world's model asked with its template unless given (e.g. a bfloat16 copy)."""
@@ -66,12 +78,8 @@ def run_quality(world, categories: Sequence[str], seeds: Sequence[int], config: 
     disc = disc if disc is not None else Discriminator(world.model, world.template)
     runs = []
     with disc.frozen():
-        for seed in seeds:
-            cfg = config.replace(seed=seed)
-            features = {c: world.examples_for(c, n=n_examples, seed=seed) for c in categories}
-            start = time.perf_counter()
-            labels = label_examples(features, disc, cfg)
-            per_feature = (time.perf_counter() - start) / len(categories)
+        for seed, cfg, features, labels, per_feature in labeled_seeds(world, disc, categories, seeds, config,
+                                                                       n_examples):
             for c in categories:
                 data = split_examples(c, features[c], cfg)
                 ceiling = best_hard_label(disc, data, cfg)
