@@ -7,7 +7,7 @@ from typing import Any
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
-from sae_gd_labeler.runs.sources import TOY_WORLD, load_model, readout_template
+from sae_gd_labeler.runs.sources import load_model, readout_template
 
 
 def run_discriminator(run: RunDirectory, device: str | None = None):
@@ -16,14 +16,7 @@ def run_discriminator(run: RunDirectory, device: str | None = None):
 
     config = run_config(run)
     labeler = LabelerConfig.from_dict(config["labeler_config"])
-    name = config["discriminator"]
-    if name == TOY_WORLD:
-        from sae_gd_labeler.toyworld import load_toy_world
-
-        world = load_toy_world()
-        model = world.model if device in (None, "cpu") else world.model.to(device)
-        return Discriminator(model, world.template), labeler
-    model = load_model(name, device or config.get("device"), config.get("dtype"))
+    model = load_model(config["discriminator"], device or config.get("device"), config.get("dtype"))
     return Discriminator(model, readout_template(model, labeler)), labeler
 
 

@@ -125,7 +125,8 @@ def load_model(name: str, device: str | None, dtype: str | None, hub_kwargs: dic
     if name == TOY_WORLD:
         from sae_gd_labeler.toyworld import load_toy_world
 
-        return load_toy_world().model.to(device or "cpu")
+        model = load_toy_world().model  # on the CPU
+        return model if device in (None, "cpu") else model.to(device)
     if name in PACKAGED_MODELS:
         return load_packaged_model(name, device=device, dtype=dtype)
     import torch
@@ -141,6 +142,7 @@ def hub_sources(args, sae, sae_description: dict[str, Any], config=None) -> Sour
     (asked in the template `config.readout` calls for: "answer" -> label-as-answer, "yes_no" / "full_vocab" ->
     the yes / no question, "auto" -> the model's measured default) and the corpus."""
     from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.models.defaults import default_example_fn
 
     meta = sae.cfg.metadata
     model_name = args.model or meta.model_name
@@ -157,24 +159,25 @@ def hub_sources(args, sae, sae_description: dict[str, Any], config=None) -> Sour
     disc_name = args.discriminator or model_name
     disc_model = model if disc_name == model_name else load_model(disc_name, args.device, args.dtype)
     description = {"sae": sae_description, "model": model_name, "discriminator": disc_name, "dataset": dataset}
-    if disc_name == TOY_WORLD:  # the world's discriminator was trained on its own template and short contexts
-        from sae_gd_labeler.toyworld import load_toy_world
-
-        world = load_toy_world()
-        return Sources(sae, model, Discriminator(disc_model, world.template), dataset, description,
-                       example_fn=world.within_sentence)
-    return Sources(sae, model, Discriminator(disc_model, readout_template(disc_model, config)), dataset, description)
+    # the template and example adaptation the discriminator was measured with (the toy world's: its own
+    # question, one-sentence contexts)
+    return Sources(sae, model, Discriminator(disc_model, readout_template(disc_model, config)), dataset, description,
+                   example_fn=default_example_fn(disc_model))
 
 
 def readout_template(model, config):
-    """The template for `config.readout` (None: the model's default, see discriminator.default_template)."""
+    """The template for `config.readout`: label-as-answer for "answer"; for "yes_no" / "full_vocab" the model's
+    own yes / no question when it has one (the toy world's), else the default question; None for "auto" (the
+    model's measured default; see discriminator.default_template)."""
+    from sae_gd_labeler.discriminator import default_template
     from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
 
     readout = "auto" if config is None else config.readout
     if readout == "answer":
         return AnswerTemplate()
     if readout in ("yes_no", "full_vocab"):
-        return PromptTemplate.default_for(model.tokenizer)
+        own = default_template(model)
+        return own if isinstance(own, PromptTemplate) else PromptTemplate.default_for(model.tokenizer)
     return None
 
 
