@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from sae_gd_labeler.data.real_corpus import build_corpus, clean, fortune_texts, wordnet_texts
+from sae_gd_labeler.data.real_corpus import (
+    build_corpus,
+    clean,
+    fortune_texts,
+    kjv_texts,
+    python_docs_texts,
+    rst_paragraph_text,
+    wordnet_texts,
+)
 
 # three synset lines in WordNet's data-file format (a noun, a verb with its frames section, a duplicate gloss)
 DATA_NOUN = (
@@ -62,7 +70,7 @@ def test_cleaning(text, kept):
 
 def test_the_build_deduplicates_shuffles_and_is_reproducible(sources, tmp_path):
     wordnet, fortunes = sources
-    kwargs = dict(wordnet_dir=wordnet, fortunes_dir=fortunes)
+    kwargs = dict(wordnet_dir=wordnet, fortunes_dir=fortunes, sources=("wordnet", "fortunes"))
     stats = build_corpus(tmp_path / "a.jsonl", **kwargs)
     again = build_corpus(tmp_path / "b.jsonl", **kwargs)
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
@@ -80,3 +88,36 @@ def test_unknown_sources_and_missing_packages_say_what_to_do(tmp_path):
         build_corpus(tmp_path / "x.jsonl", sources=("gutenberg",))
     with pytest.raises(FileNotFoundError, match="apt-get install fortunes"):
         list(fortune_texts(tmp_path / "nowhere"))
+
+
+RST = """.. _tut-if:
+
+:keyword:`!if` Statements
+=========================
+
+Perhaps the most well-known statement is the :keyword:`if` statement.  For
+example::
+
+   >>> x = int(input("Please enter an integer: "))
+
+See :ref:`the tutorial <tut-intro>` and ``range(10)``; *never* use **eval**.
+"""
+
+
+def test_python_docs_keep_prose_and_drop_markup_headings_and_code(tmp_path):
+    (tmp_path / "tutorial").mkdir()
+    (tmp_path / "tutorial" / "controlflow.rst.txt").write_text(RST)
+    texts = [t for _, t in python_docs_texts(tmp_path)]
+    assert texts == ["Perhaps the most well-known statement is the if statement. For example:",
+                     "See the tutorial and range(10); never use eval."]
+    assert rst_paragraph_text("   >>> print(1)") is None and rst_paragraph_text(".. index:: for") is None
+
+
+def test_kjv_chapters_are_joined_verses(tmp_path):
+    fake = tmp_path / "bible"  # prints what the real program prints: a heading, then numbered verses
+    fake.write_text("#!/bin/sh\nprintf '\\nGenesis 1\\n\\n  1 In the beginning.\\n  2 And the earth.\\n"
+                    "\\nGenesis 2\\n\\n  1 Thus the heavens.\\n'\n")
+    fake.chmod(0o755)
+    assert list(kjv_texts(str(fake))) == [("kjv", "In the beginning. And the earth."), ("kjv", "Thus the heavens.")]
+    with pytest.raises(FileNotFoundError, match="apt-get install bible-kjv"):
+        list(kjv_texts(str(tmp_path / "no-such-program")))
