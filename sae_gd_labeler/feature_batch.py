@@ -129,17 +129,21 @@ class FeatureBatch:
     def step_loss(self, feature_of_label: Tensor, label_embeds: Tensor, rows: Tensor) -> Tensor:
         """Mean prediction loss of each label on its feature's minibatch (differentiable).
 
-        feature_of_label [L], label_embeds [L, d_model], rows [F, B] -> [L]. The labels of one feature
-        (its restarts) share its minibatch, so they are scored side by side on each of its prefixes
-        (`Discriminator.answer_grid`); a feature with fewer labels than others gets zero padding.
+        feature_of_label [L], label_embeds [L, d_model] (one-token labels) or [L, K, d_model] (K tokens),
+        rows [F, B] -> [L]. The labels of one feature (its restarts) share its minibatch, so they are scored
+        side by side on each of its prefixes (`Discriminator.answer_grid`); a feature with fewer labels than
+        others gets zero padding.
         """
         rows = rows.to(self.disc.device)  # no-op for sample_steps' rows, which are there already
+        if label_embeds.dim() == 2:
+            label_embeds = label_embeds[:, None]  # [L, 1, d_model]
         features, where, slot, n_slots = self._layout(feature_of_label)
         n_feat, b = len(features), rows.shape[1]
-        padded = label_embeds.new_zeros(n_feat, n_slots, label_embeds.shape[-1])  # [U, Q, d_model]
+        k = label_embeds.shape[1]
+        padded = label_embeds.new_zeros(n_feat, n_slots, k, label_embeds.shape[-1])  # [U, Q, K, d_model]
         padded = padded.index_put((where, slot), label_embeds)
         prefix_rows = rows[features].reshape(-1)  # [U * B]
-        embeds = padded[:, None].expand(n_feat, b, n_slots, -1).reshape(n_feat * b, n_slots, 1, -1)
+        embeds = padded[:, None].expand(n_feat, b, n_slots, k, -1).reshape(n_feat * b, n_slots, k, -1)
         answers = self.disc.answer_grid(self.cache, label_embeds=embeds, full_vocab=self.full_vocab,
                                         rows=prefix_rows)  # [U * B, Q(, 2)]
         answers = answers.view(n_feat, b, n_slots, *answers.shape[2:]).transpose(1, 2)  # [U, Q, B(, 2)]
@@ -161,22 +165,22 @@ class FeatureBatch:
 
     @torch.no_grad()
     def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
-        """The discriminator's answers for hard labels (candidate indices `token` [Q]) on a fixed set of each
-        feature's training rows ("eval": at most eval_examples, "screen" and "confirm" its two halves; "train":
-        all; "probe": PROBE_EXAMPLES):
+        """The discriminator's answers for hard labels (candidate indices `token` [Q], or [Q, K] for K-token
+        labels) on a fixed set of each feature's training rows ("eval": at most eval_examples, "screen" and
+        "confirm" its two halves; "train": all; "probe": PROBE_EXAMPLES):
         per query, in order, (rows, answers).
 
         All labels of one feature are scored against each of its rows in one block layout
         (`Discriminator.answer_grid`), so a row's cached prefix is read once, not once per label.
         """
         rowsets = self._rowsets(rowset)
-        feature_of_label, token = feature_of_label.cpu(), token.cpu()
+        feature_of_label, token = feature_of_label.cpu(), label_rows(token).cpu()  # token [Q, K]
         features = feature_of_label.unique().tolist()
         queries = [(feature_of_label == f).nonzero().squeeze(1) for f in features]  # per feature [Q_f]
         rows = [rowsets[f] for f in features]  # per feature [n_f]
         n_labels = max(len(q) for q in queries)
-        # grid [N, n_labels] of label tokens: each feature's labels on each of its rows, padded by repeating
-        grid = torch.cat([token[q][torch.arange(n_labels).clamp(max=len(q) - 1)].expand(len(r), -1)
+        # grid [N, n_labels, K] of label tokens: each feature's labels on each of its rows, padded by repeating
+        grid = torch.cat([token[q][torch.arange(n_labels).clamp(max=len(q) - 1)].expand(len(r), -1, -1)
                           for q, r in zip(queries, rows)])
         count = torch.cat([torch.full((len(r),), len(q)) for q, r in zip(queries, rows)])  # [N] real labels
         flat_rows = torch.cat(rows)  # [N]
@@ -184,9 +188,9 @@ class FeatureBatch:
         # rows with as many labels scored together, so padding wastes nothing
         for width in count.unique().tolist():
             chunk = (count == width).nonzero().squeeze(1)
-            label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]  # [n, width]
+            label_tokens = self.candidate_ids[grid[chunk, :width].to(self.candidate_ids.device)]  # [n, width, K]
             scores[chunk, :width] = self.disc.answer_grid(
-                self.cache, label_tokens[..., None], full_vocab=self.full_vocab, rows=flat_rows[chunk],
+                self.cache, label_tokens, full_vocab=self.full_vocab, rows=flat_rows[chunk],
                 max_rows=self.config.max_rows_per_forward).cpu()
         out: list = [None] * len(token)
         offset = 0
@@ -197,8 +201,8 @@ class FeatureBatch:
         return out
 
     def exact_loss(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> Tensor:
-        """Class-balanced loss of hard labels on fixed training rows (see hard_answers), plus the
-        naturalness term, which for a one-hot label is KL = -log q(token). -> [Q]
+        """Class-balanced loss of hard labels (token [Q] or [Q, K]) on fixed training rows (see hard_answers),
+        plus the naturalness term, which for a one-hot label is KL = -log q(token) (see `naturalness`). -> [Q]
         """
         answers = self.hard_answers(feature_of_label, token, rowset)
         return self.balanced_loss(feature_of_label, token, answers)
@@ -215,9 +219,19 @@ class FeatureBatch:
             total = torch.zeros(n_queries).index_add_(0, query[mask], loss[mask])
             return total / torch.bincount(query[mask], minlength=n_queries)
 
-        naturalness = -self.log_q[feature_of_label.to(self.log_q.device), token.to(self.log_q.device)].cpu()
         prediction = 0.5 * mean_per_query(positive) + 0.5 * mean_per_query(~positive)
-        return prediction + self.config.kl_weight * naturalness
+        return prediction + self.config.kl_weight * self.naturalness(feature_of_label, token)
+
+    def naturalness(self, feature_of_label: Tensor, token: Tensor) -> Tensor:
+        """-log q of hard labels (token [Q] or [Q, K]) on the host, [Q]: q is the discriminator's guess at the
+        label slot (mean over the feature's examples). A K-token label takes the mean over its tokens, each
+        read against the slot's q: the same per-token weight at every K, and no extra forward for the
+        guesses after the label's own first tokens."""
+        feature = feature_of_label.to(self.log_q.device)
+        token = token.to(self.log_q.device)
+        if token.dim() == 1:
+            return -self.log_q[feature, token].cpu()
+        return -self.log_q[feature[:, None], token].mean(-1).cpu()
 
     def separation(self, feature_of_label: Tensor, token: Tensor) -> Tensor:
         """AUROC of each hard label's yes / no score on a few rows (PROBE_EXAMPLES): how well it ranks
@@ -231,6 +245,11 @@ class FeatureBatch:
             score = answer if answer.dim() == 1 else answer[:, 0] - answer[:, 1]
             out.append(auroc(score, self.positive_host[rows]))
         return torch.tensor(out)
+
+
+def label_rows(token: Tensor) -> Tensor:
+    """Hard labels as rows of candidate indices, [Q, K]: a 1-D token [Q] is Q one-token labels."""
+    return token[:, None] if token.dim() == 1 else token
 
 
 def _slots(feature_of_label: Tensor) -> tuple[Tensor, Tensor]:
