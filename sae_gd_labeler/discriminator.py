@@ -333,6 +333,26 @@ class Discriminator:
         return self._slot_log_probs(texts, token_ids, max_rows)
 
     @torch.no_grad()
+    def label_slot_log_probs_after(self, examples: Sequence[Example], continuations: Sequence[Sequence[int]],
+                                   token_ids: Tensor | None = None, max_rows: int = 1024,
+                                   neutral: bool = False) -> Tensor:
+        """log P(t | prefix(example) + continuation) for each (example, continuation) pair, [N, C] float32 for
+        token_ids [C] (None: all): the next label token's log-probs after a label's first tokens. With
+        neutral=True every row is the neutral prefix + its continuation (examples are not read)."""
+        if not isinstance(self.template, AnswerTemplate):
+            raise ValueError("label_slot_log_probs_after needs an AnswerTemplate (the label-as-answer readout)")
+        if neutral:
+            texts = [self.template.neutral_prefix()] * len(continuations)
+        elif len(examples) != len(continuations):
+            raise ValueError(f"give one continuation per example, got {len(examples)} examples and "
+                             f"{len(continuations)} continuations")
+        else:
+            texts = [self.template.prefix(ex.context, ex.token) for ex in examples]
+        if not texts:
+            raise ValueError("label_slot_log_probs_after needs at least one row")
+        return self._slot_log_probs(texts, token_ids, max_rows, row_continuations=continuations)
+
+    @torch.no_grad()
     def _text_log_prob(self, examples: Sequence[Example], label_ids: list[int], neutral: bool = False) -> Tensor:
         """log P(label tokens | prefix(example)), the tokens' log-probs summed, [N] (neutral: [1])."""
         texts = ([self.template.neutral_prefix()] if neutral
@@ -342,12 +362,16 @@ class Discriminator:
         return self._slot_log_probs(texts, None, 1024, continuation=label_ids[:-1], read=label_ids)
 
     def _slot_log_probs(self, texts: list[str], token_ids: Tensor | None, max_rows: int,
-                        continuation: list[int] | None = None, read: list[int] | None = None) -> Tensor:
-        """[N, C] log-probs at the label slot; with `read` (label token ids), the summed log-probs of those
-        tokens after `continuation` (the same ids less the last) instead, [N]."""
+                        continuation: list[int] | None = None, read: list[int] | None = None,
+                        row_continuations: Sequence[Sequence[int]] | None = None) -> Tensor:
+        """[N, C] log-probs at the label slot (after `continuation`, or row i's own row_continuations[i], where
+        given); with `read` (label token ids), the summed log-probs of those tokens after `continuation` (the
+        same ids less the last) instead, [N]."""
         head_text = self.template.head
         head_ids = self.bos_ids + self._encode(head_text)
         rows = [self._encode(t[len(head_text):]) + list(continuation or []) for t in texts]
+        if row_continuations is not None:
+            rows = [r + list(c) for r, c in zip(rows, row_continuations)]
         width = max(len(r) for r in rows)
         if len(head_ids) + width > self.model.cfg.n_ctx:
             raise ValueError(f"a prompt of {len(head_ids) + width} tokens exceeds the discriminator's context "
