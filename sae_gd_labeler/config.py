@@ -24,12 +24,16 @@ class LabelerConfig:
       "soft"     - the seed paper's relaxation: p = softmax(v), gradient descent on v, then the top
                    tokens of p are re-ranked by exact loss.
       "hybrid"   - the soft phase proposes, the discrete phase refines its best candidates.
+
+    K-token labels (`label_tokens` = K): the discrete search proposes single-position swaps at each of the K
+    positions (as GCG over a suffix), the soft search optimises K distributions; the "answer" readout scores
+    every first token exhaustively and grows the best `answer_beam` labels a token at a time.
     """
 
     # -- search --------------------------------------------------------------------------------------
     method: str = "discrete"
     restarts: int = 4  # independent starts per feature, all in the same batch
-    label_tokens: int = 1  # K tokens per label; only K = 1 is supported so far
+    label_tokens: int = 1  # K tokens per label (>= 1); K = 1 is the one-token search
     # -- soft phase (method "soft" / "hybrid") ----------------------------------------------------------
     soft_steps: int = 150
     lr: float = 0.1  # AdamW on the label logits v
@@ -52,6 +56,8 @@ class LabelerConfig:
     # "answer": label-as-answer, every one-token candidate scored exactly and calibrated (no search: `method`
     # and the search settings do not apply)
     readout: str = "auto"
+    answer_beam: int = 8  # "answer" readout with label_tokens > 1: labels kept while a label grows a token at
+    #                       a time (every extension of a kept label is scored exactly; see answer_beam)
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
     activation_threshold: float = 0.0  # an example is positive when its activation is above this
     soft_targets: bool = False  # targets activation / max activation instead of 0 / 1
@@ -88,7 +94,7 @@ class LabelerConfig:
         _choice("readout", self.readout, READOUTS)
         if self.dtype is not None:
             _choice("dtype", self.dtype, DTYPES)
-        for name in ("restarts", "soft_steps", "soft_candidates", "discrete_topk", "discrete_confirm",
+        for name in ("restarts", "answer_beam", "soft_steps", "soft_candidates", "discrete_topk", "discrete_confirm",
                      "discrete_max_iters", "start_probes", "examples_per_feature",
                      "min_examples_per_class", "eval_examples", "max_rows_per_forward"):
             _at_least(name, getattr(self, name), 1)
@@ -102,9 +108,9 @@ class LabelerConfig:
         if self.batch_examples % 2:
             raise ValueError(f"LabelerConfig.batch_examples must be even (half positive, half negative), "
                              f"got {self.batch_examples}")
-        if self.label_tokens != 1:
-            raise ValueError(f"LabelerConfig.label_tokens={self.label_tokens}: only single-token labels "
-                             "(label_tokens=1) are supported so far")
+        if isinstance(self.label_tokens, bool) or not isinstance(self.label_tokens, int) or self.label_tokens < 1:
+            raise ValueError(f"LabelerConfig.label_tokens must be an integer >= 1 (tokens per label), got "
+                             f"{self.label_tokens!r}")
         for name in ("lr", "weight_decay", "entropy_weight", "kl_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"LabelerConfig.{name} must be >= 0, got {getattr(self, name)}")

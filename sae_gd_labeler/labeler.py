@@ -7,9 +7,10 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from transformer_lens import HookedTransformer
 
+from sae_gd_labeler.answer_beam import label_batch_by_answer_beam
 from sae_gd_labeler.answer_search import label_batch_by_answer
 from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discrete_search import discrete_search, guide, starts
+from sae_gd_labeler.discrete_search import Label, discrete_search, guide, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
@@ -18,7 +19,7 @@ from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
 from sae_gd_labeler.scoring.weak import apply_weak_rule
 from sae_gd_labeler.soft_search import soft_search, trajectory
-from sae_gd_labeler.vocab import candidate_token_ids, token_text
+from sae_gd_labeler.vocab import candidate_token_ids, round_trips, token_text
 
 N_REPORTED_CANDIDATES = 10
 
@@ -75,7 +76,9 @@ def label_examples(
     with disc.frozen():
         for start in range(0, len(ready), size):
             chunk = ready[start:start + size]
-            if answer:
+            if answer and config.label_tokens > 1:
+                results.update(label_batch_by_answer_beam(disc, chunk, candidates, config))
+            elif answer:
                 results.update(label_batch_by_answer(disc, chunk, candidates, config))
             else:
                 results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
@@ -129,10 +132,13 @@ def split_examples(feature: Hashable, examples: Sequence[Example], config: Label
 
 
 def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
-    """Search, re-rank the hard candidates by exact loss on all training examples, score held-out."""
+    """Search, re-rank the hard candidates by exact loss on all training examples, score held-out.
+
+    A label is a tuple of `label_tokens` candidate indices. A K-token label is reported as its text only
+    where that text tokenizes back to its tokens (see `round_trips`): such candidates are ranked first."""
     method = batch.config.method
     n_feat = len(batch)
-    pools: list[set[int]] = [set() for _ in range(n_feat)]
+    pools: list[set[Label]] = [set() for _ in range(n_feat)]
     steps = torch.zeros(n_feat, dtype=torch.long)
     soft = found = None
     if method in ("soft", "hybrid"):
@@ -141,67 +147,93 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
         for f in range(n_feat):
             pools[f].update(soft.candidates[f])
     if method in ("discrete", "hybrid"):
-        guides = guide(batch)  # [F, C] computed once for the starts and the proposals
+        guides = guide(batch)  # [F, C] (or [F, K, C]) computed once for the starts and the proposals
         start = starts(batch, guides) if soft is None else _best_starts(batch, soft.candidates)
         found = discrete_search(batch, start, guides)
         steps += found.iterations
         for f in range(n_feat):
-            pools[f].update(found.tokens[f].tolist())
+            pools[f].update(found.labels(f))
 
     feature_of = torch.tensor([f for f in range(n_feat) for _ in pools[f]])
-    tokens = torch.tensor([t for f in range(n_feat) for t in sorted(pools[f])])
-    losses = batch.exact_loss(feature_of, tokens, rowset="train")
-    ranked: list[list[tuple[float, int]]] = [[] for _ in range(n_feat)]
-    for f, t, loss in zip(feature_of.tolist(), tokens.tolist(), losses.tolist()):
+    labels = [t for f in range(n_feat) for t in sorted(pools[f])]
+    tokens = torch.tensor(labels)  # [Q, K]
+    losses = batch.exact_loss(feature_of, tokens[:, 0] if tokens.shape[1] == 1 else tokens, rowset="train")
+    ranked: list[list[tuple[float, Label]]] = [[] for _ in range(n_feat)]
+    for f, t, loss in zip(feature_of.tolist(), labels, losses.tolist()):
         ranked[f].append((loss, t))
-    best = torch.tensor([min(r)[1] for r in ranked])  # [F] candidate index of each feature's label
+    ranked = [sorted(r) for r in ranked]
+    unreadable = [0] * n_feat  # K-token candidates whose text does not tokenize back to them
+    if batch.config.label_tokens > 1:
+        for f in range(n_feat):
+            ranked[f], unreadable[f] = _readable_first(batch, ranked[f])
+    best = torch.tensor([r[0][1] for r in ranked])  # [F, K] candidate indices of each feature's label
     metrics = heldout_metrics(batch, best)
 
     results = {}
     for f, data in enumerate(batch.features):
-        cand = sorted(ranked[f])[:N_REPORTED_CANDIDATES]
-        ids = [int(batch.candidate_ids[t]) for _, t in cand]
+        cand = ranked[f][:N_REPORTED_CANDIDATES]
+        ids = [tuple(int(batch.candidate_ids[t]) for t in label) for _, label in cand]
         n_pos = len(batch.pos_rows[f])
+        history = _search_history(batch, method, soft, found, f)
+        if batch.config.label_tokens > 1:
+            history["label_round_trips"] = unreadable[f] < len(ranked[f])
         results[data.feature] = FeatureLabel(
             feature=data.feature,
-            label=token_text(batch.disc, [ids[0]]),
-            token_ids=(ids[0],),
-            candidates=[Candidate(token_text(batch.disc, [i]), (i,), loss) for i, (loss, _) in zip(ids, cand)],
+            label=token_text(batch.disc, ids[0]),
+            token_ids=ids[0],
+            candidates=[Candidate(token_text(batch.disc, i), i, loss) for i, (loss, _) in zip(ids, cand)],
             metrics=metrics[f],
             n_positive=n_pos,
             n_negative=len(data.train) - n_pos,
             steps=int(steps[f]),
-            trajectory=None if soft is None else _trajectory(batch, soft, f, int(best[f])),
-            search_history=_search_history(batch, method, soft, found, f),
+            trajectory=None if soft is None else _trajectory(batch, soft, f, tuple(best[f].tolist())),
+            search_history=history,
         )
     return results
 
 
+def _readable_first(batch: FeatureBatch, ranked: list[tuple[float, Label]]) -> tuple[list, int]:
+    """K-token candidates (loss, label), best first, with those whose text round-trips ahead of those
+    whose text does not (each part still by loss; the losses are exact either way); and how many do not.
+    Two word tokens whose text merges into other tokens, or a word piece after a word, are labels a reader
+    could not write down: they are kept, after every readable one."""
+    readable, unreadable = [], []
+    for loss, label in ranked:
+        ids = [int(batch.candidate_ids[t]) for t in label]
+        (readable if round_trips(batch.disc, ids) else unreadable).append((loss, label))
+    return readable + unreadable, len(unreadable)
+
+
+def _label_text(batch: FeatureBatch, label: Label) -> str:
+    return token_text(batch.disc, [int(batch.candidate_ids[t]) for t in label])
+
+
 def _search_history(batch: FeatureBatch, method: str, soft, found, f: int) -> dict:
     """How feature f's search went: the soft phase's length and, for the discrete phase, each restart's
-    token and exact loss (on the evaluation rows, which the search minimises) at its start and per
+    label and exact loss (on the evaluation rows, which the search minimises) at its start and per
     iteration."""
     history: dict = {"method": method}
     if soft is not None:
         history["soft_steps"] = soft.steps
     if found is not None:
-        text = {}  # candidate index -> label text; restarts hold the same tokens often
+        text = {}  # label -> label text; restarts hold the same labels often
         restarts = []
-        for tokens, losses in found.restart_histories(f):
-            for t in tokens:
+        for labels, losses in found.restart_histories(f):
+            for t in labels:
                 if t not in text:
-                    text[t] = token_text(batch.disc, [int(batch.candidate_ids[t])])
-            restarts.append({"tokens": [text[t] for t in tokens], "losses": losses})
+                    text[t] = _label_text(batch, t)
+            restarts.append({"tokens": [text[t] for t in labels], "losses": losses})
         history["restarts"] = restarts
         history["n_eval_examples"] = len(batch.eval_rows[f])
     return history
 
 
-def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tensor:
-    """For the hybrid search: each feature's `restarts` soft candidates with the lowest exact loss."""
+def _best_starts(batch: FeatureBatch, candidates: list[list[Label]]) -> torch.Tensor:
+    """For the hybrid search: each feature's `restarts` soft candidates with the lowest exact loss, [F, R, K]."""
     restarts = batch.config.restarts
     feature = torch.cat([torch.full((len(cand),), f) for f, cand in enumerate(candidates)])
-    losses = batch.exact_loss(feature, torch.tensor([t for cand in candidates for t in cand]))  # one batch
+    labels = torch.tensor([t for cand in candidates for t in cand])  # [Q, K]
+    losses = batch.exact_loss(feature, labels[:, 0] if labels.shape[1] == 1 else labels)  # one batch
     starts = []
     for cand, loss in zip(candidates, losses.split([len(c) for c in candidates])):
         order = loss.argsort().tolist()
@@ -211,10 +243,11 @@ def _best_starts(batch: FeatureBatch, candidates: list[list[int]]) -> torch.Tens
 
 @torch.no_grad()
 def heldout_metrics(batch: FeatureBatch, best: torch.Tensor) -> list[dict[str, float]]:
-    """Held-out metrics of each feature's label (candidate index best [F])."""
+    """Held-out metrics of each feature's label (candidate indices best [F], or [F, K])."""
     if not any(data.heldout for data in batch.features):
         return [{} for _ in batch.features]
-    label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)][:, None]  # [F, 1]
+    best = best[:, None] if best.dim() == 1 else best
+    label_tokens = batch.candidate_ids[best.to(batch.candidate_ids.device)]  # [F, K]
     scores = heldout_answers(batch.disc, batch.features, batch.config, label_tokens)
     return metrics_per_feature(batch.features, scores, batch.config)
 
@@ -242,11 +275,16 @@ def metrics_per_feature(features: Sequence[FeatureData], scores: Sequence[torch.
             for data, score in zip(features, scores)]
 
 
-def _trajectory(batch: FeatureBatch, soft, f: int, best: int) -> dict[str, list[float]]:
-    """The soft phase's p over steps for the restart that ended on the chosen label (else restart 0)."""
-    finals = soft.final_top[f].tolist()
+def _trajectory(batch: FeatureBatch, soft, f: int, best: Label) -> dict[str, list[float]]:
+    """The soft phase's p over steps for the restart that ended on the chosen label (else restart 0); a
+    K-token label's curves are named "position: token" ("1: red", "2: fruit")."""
+    finals = [tuple(t) for t in soft.final_top[f].tolist()]
     restart = finals.index(best) if best in finals else 0
     curves = trajectory(soft, f, restart)
-    out = {token_text(batch.disc, [int(batch.candidate_ids[t])]): ps for t, ps in curves.items()}
+    several = batch.config.label_tokens > 1
+    out = {}
+    for (position, t), ps in curves.items():
+        text = _label_text(batch, (t,))
+        out[f"{position + 1}: {text}" if several else text] = ps
     out["_steps"] = [float(s) for s in soft.snapshot_steps]
     return out

@@ -102,3 +102,12 @@ def _one_id(discriminator: Discriminator, item: str | int, n: int) -> int:
 def token_text(discriminator: Discriminator, ids: Sequence[int]) -> str:
     """The label as text, without the slot's lead whitespace."""
     return discriminator.tokenizer.decode(list(ids)).strip()
+
+
+def round_trips(discriminator: Discriminator, ids: Sequence[int]) -> bool:
+    """Whether the label's text (`token_text`), put back in the label slot, tokenizes to exactly these ids:
+    then the text a reader sees, and another scorer reads, is the label that was scored. Every one-token
+    label of the "words" and "dictionary" vocabularies does; a K-token label may not (two tokens whose text
+    merges into other tokens, a word piece after a word)."""
+    text = token_text(discriminator, ids)
+    return bool(text) and discriminator.label_ids(text) == list(ids)

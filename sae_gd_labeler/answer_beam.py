@@ -1,0 +1,114 @@
+"""K-token labels with the label-as-answer readout: exhaustive first token, then a beam that grows the label.
+
+With an `AnswerTemplate` a label's score on an example is the log-probability of its tokens after the
+example minus that after the neutral filler, the tokens' log-probs added up. One forward after an example
+(and after a label's first j tokens) gives the next token's log-probs for every candidate at once, so:
+
+1. every one-token label is scored exactly (as `answer_search` does for K = 1); the `answer_beam` best,
+   by exact loss, are kept;
+2. each kept label of j tokens is extended by every candidate token: one forward per (example, kept label)
+   scores all of its extensions exactly (a fresh calibration and exact loss each); the `answer_beam` best
+   of all extensions are kept; repeat until the labels have K tokens.
+
+Every K-token label that is reported was scored exactly; the beam only decides which prefixes are grown (a
+label whose first tokens are poor labels on their own can be missed). Naturalness is the mean over the
+label's tokens of -log q(token | example, the label's earlier tokens) on the positive examples: the same
+per-token weight at every K, and for K = 1 the one-token readout's term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import torch
+
+from sae_gd_labeler.answer_search import N_REPORTED_CANDIDATES, target_of
+from sae_gd_labeler.calibration import fit_calibration
+from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.example import Example
+from sae_gd_labeler.feature_batch import FeatureData
+from sae_gd_labeler.metrics import classification_metrics
+from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.vocab import round_trips, token_text
+
+
+@torch.no_grad()
+def label_batch_by_answer_beam(disc: Discriminator, features: Sequence[FeatureData], candidate_ids: torch.Tensor,
+                               config: LabelerConfig) -> dict[Hashable, FeatureLabel]:
+    """Label each feature with a `config.label_tokens`-token label (K >= 2) by the beam described above."""
+    candidate_ids = candidate_ids.to(disc.device)
+    results = {}
+    for data in features:
+        ranked, calibrations = _beam(disc, data, candidate_ids, config)  # [(loss, ids)], best first
+        readable = [item for item in ranked if round_trips(disc, item[1])]
+        ranked = readable + [item for item in ranked if item not in readable]
+        loss, best = ranked[0]
+        scale, bias = calibrations[best]
+        metrics = {}
+        if data.heldout:
+            held = _score(disc, data.heldout, best)  # [h]
+            truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
+            metrics = classification_metrics(scale * held + bias, truth)
+        n_pos = sum(ex.activation > config.activation_threshold for ex in data.train)
+        results[data.feature] = FeatureLabel(
+            feature=data.feature,
+            label=token_text(disc, best),
+            token_ids=best,
+            candidates=[Candidate(token_text(disc, ids), ids, loss) for loss, ids in ranked[:N_REPORTED_CANDIDATES]],
+            metrics=metrics,
+            n_positive=n_pos,
+            n_negative=len(data.train) - n_pos,
+            calibration={"scale": scale, "bias": bias},
+            search_history={"method": "beam", "n_candidates": len(candidate_ids), "beam": config.answer_beam,
+                            "label_tokens": config.label_tokens, "label_round_trips": bool(readable)},
+        )
+    return results
+
+
+def _beam(disc: Discriminator, data: FeatureData, candidate_ids: torch.Tensor, config: LabelerConfig):
+    """The final beam of one feature: [(exact loss, token ids)] best first, and each one's calibration
+    {token ids: (scale, bias)}."""
+    n_cand, width = len(candidate_ids), config.answer_beam
+    target = target_of(data, config)  # [n]
+    positive = torch.tensor([ex.activation > config.activation_threshold for ex in data.train])
+    # the kept labels: their token ids, summed log-probs after each example [B, n] and after the filler [B]
+    kept: list[tuple[int, ...]] = [()]
+    log_p = torch.zeros(1, len(data.train), device=disc.device)
+    log_neutral = torch.zeros(1, device=disc.device)
+    for length in range(1, config.label_tokens + 1):
+        after = disc.label_slot_log_probs_after(  # [n * B, C]: next token after example i and kept label b
+            [ex for ex in data.train for _ in kept], [list(k) for _ in data.train for k in kept], candidate_ids,
+            config.max_rows_per_forward)
+        after = after.view(len(data.train), len(kept), n_cand).transpose(0, 1)  # [B, n, C]
+        after_neutral = disc.label_slot_log_probs_after([], [list(k) for k in kept], candidate_ids,
+                                                        neutral=True)  # [B, C]
+        total = log_p[:, :, None] + after  # [B, n, C] summed log-probs of every extension
+        total_neutral = log_neutral[:, None] + after_neutral  # [B, C]
+        score = (total - total_neutral[:, None]).permute(1, 0, 2).reshape(len(data.train), -1)  # [n, B * C]
+        calibration = fit_calibration(score, target.to(score.device))
+        naturalness = -(total[:, positive.to(total.device)].mean(1) / length).reshape(-1)  # [B * C]
+        loss = (calibration.loss + config.kl_weight * naturalness).cpu()
+        order = torch.argsort(loss, stable=True)  # ties keep the lower (kept label, candidate) index
+        keep = order[:width] if length < config.label_tokens else order
+        ids = candidate_ids.tolist()
+        labels = [kept[int(i) // n_cand] + (ids[int(i) % n_cand],) for i in keep]
+        if length == config.label_tokens:
+            scale, bias = calibration.scale.cpu(), calibration.bias.cpu()
+            keep = keep[:max(width, N_REPORTED_CANDIDATES)]
+            labels = labels[:len(keep)]
+            ranked = [(float(loss[i]), label) for i, label in zip(keep.tolist(), labels)]
+            return ranked, {label: (float(scale[i]), float(bias[i])) for i, label in zip(keep.tolist(), labels)}
+        rows = keep // n_cand  # [B'] the kept label each new one extends
+        columns = (keep % n_cand).to(total.device)
+        log_p = total[rows.to(total.device), :, columns]  # [B', n]
+        log_neutral = total_neutral[rows.to(total.device), columns]  # [B']
+        kept = labels
+    raise AssertionError("unreachable: the loop returns at the last length")
+
+
+def _score(disc: Discriminator, examples: Sequence[Example], ids: Sequence[int]) -> torch.Tensor:
+    """The label's raw score on examples, [n]: its tokens' summed log-probs after each example minus after the
+    filler (teacher forcing, as `Discriminator.answer_score` scores a text label)."""
+    ids = list(ids)
+    return disc._text_log_prob(examples, ids) - disc._text_log_prob([], ids, neutral=True)
