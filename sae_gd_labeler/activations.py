@@ -50,7 +50,8 @@ class ActivationConfig:
     batch_size: int = 8  # sequences per forward pass; bounds the [tokens, features] work tensors
     feature_chunk_size: int = 2048  # features updated together; bounds the int64 hash tensors
     max_tokens: int | None = None  # stop after this many corpus tokens (None: the whole corpus)
-    exclude_special_tokens: bool = True  # BOS / separators are not occurrences (they fire on everything)
+    exclude_special_tokens: bool = True  # BOS / separators are not occurrences (they fire on everything);
+    # position 0 never is, whatever token sits there
     seed: int = 0
 
     def __post_init__(self):
@@ -179,7 +180,9 @@ def collect_activations(model, sae, dataset: Any, feature_ids, config: Activatio
         x = _hook_input(cache[hook_name], meta).to(sae.device)  # [B, T, d_in] or [B, T, n_heads, d_head]
         acts = encode(x).flatten(0, 1).float()  # [B*T, F]
         tokens = tokens.to(sae.device)
-        valid = ~torch.isin(tokens, special_t).flatten()  # [B*T]
+        valid = ~torch.isin(tokens, special_t)  # [B, T]
+        valid[:, 0] = False  # position 0 is an attention sink (a norm ~100x the median on real models)
+        valid = valid.flatten()  # [B*T]
         state.update(_Batch.build(tokens, n_seq, config.context_tokens), acts, valid)
         n_seq += tokens.shape[0]
         if on_batch is not None:
