@@ -148,7 +148,7 @@ def _save_bfloat16(sae, out_dir: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     sae.to(dtype=torch.bfloat16)
     sae.cfg.dtype = "bfloat16"
-    sae.save_inference_model(tmp)
+    sae.save_model(tmp)
     sae.to(dtype=torch.float32)
     sae.cfg.dtype = "float32"
     if out_dir.exists():
