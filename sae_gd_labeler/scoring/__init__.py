@@ -14,6 +14,7 @@ _EXPORTS = {
     "score_text_labels": "text_score", "score_label_sets": "text_score", "labeler_split": "text_score",
     "most_frequent_token": "baselines", "output_projection_tokens": "baselines", "add_baselines": "baselines",
     "read_label_file": "label_files",
+    "explain_feature": "explainer", "explain_features": "explainer", "explainer_prompt": "explainer",
 }
 
 __all__ = sorted(_EXPORTS)
