@@ -92,7 +92,7 @@ def train_sae_set(spec: SAESet, out_dir: str | Path, work_dir: str | Path, corpu
 
     from sae_gd_labeler.data.real_corpus import build_corpus
     from sae_gd_labeler.models import load_packaged_model
-    from sae_gd_labeler.saes.activation_cache import CacheSettings, cache_activations
+    from sae_gd_labeler.saes.activation_cache import CacheSettings, cache_activations, read_cache
     from sae_gd_labeler.saes.training import sae_quality, train_topk_sae
 
     out_dir, work_dir = Path(out_dir), Path(work_dir)
@@ -106,15 +106,16 @@ def train_sae_set(spec: SAESet, out_dir: str | Path, work_dir: str | Path, corpu
     corpus_id = corpus_stats["sha256"] if corpus_stats else str(Path(corpus).resolve())
     settings = CacheSettings(spec.hooks, spec.context_size, spec.train_tokens + spec.eval_tokens,
                              f"{corpus_id} {spec.model_dtype}")
+    reused = read_cache(work_dir / "activations", settings) is not None
     t0 = time.perf_counter()
     acts = cache_activations(model, str(corpus), work_dir / "activations", settings)
-    cache_seconds = time.perf_counter() - t0
+    cache_seconds = None if reused else round(time.perf_counter() - t0, 1)  # None: an earlier run's pass
     n_train = _train_rows(acts[spec.hooks[0]], spec)
     report = {"model": spec.model, "hooks": list(spec.hooks), "context_size": spec.context_size,
               "train_tokens": spec.train_tokens, "eval_tokens": spec.eval_tokens,
               "training": spec.training.to_dict(), "corpus": corpus_id, "model_dtype": spec.model_dtype,
               "activation_rows": {"train": n_train, "eval": len(acts[spec.hooks[0]]) - n_train},
-              "model_pass_seconds": round(cache_seconds, 1), "torch_threads": torch.get_num_threads(), "saes": {}}
+              "model_pass_seconds": cache_seconds, "torch_threads": torch.get_num_threads(), "saes": {}}
     for hook in spec.hooks:
         rows = acts[hook]
         metadata = {"hook_name": hook, "model_name": model.cfg.model_name, "context_size": spec.context_size,
