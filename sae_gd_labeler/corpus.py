@@ -124,6 +124,10 @@ def _open_rows(dataset, text_column, split) -> tuple[Iterable, str | None]:
 
 def _load(name: str, split: str, datasets):
     """Stream a hub dataset or a local file / folder without downloading it whole."""
+    from sae_gd_labeler.data.real_corpus import REAL_CORPUS, cached_corpus
+
+    if name == REAL_CORPUS:  # the offline real corpus the shipped SAEs were trained on, built on first use
+        name = str(cached_corpus())
     if os.path.isdir(name) and any(os.path.exists(os.path.join(name, f))
                                    for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
         loaded = datasets.load_from_disk(name)

@@ -131,3 +131,30 @@ def test_a_tiny_sae_trained_on_smollm2_over_the_real_corpus_gets_labels_end_to_e
     for lab in labeled:
         assert lab.label.strip() and 0 <= lab.metrics["balanced_accuracy"] <= 1
         assert set(lab.baselines) == {"most_frequent_token", "output_projection"}
+
+
+def test_shipped_saes_are_a_release_of_the_label_command_with_their_ids_checked():
+    from sae_gd_labeler.runs.sources import SourceError, check_release
+
+    assert check_release(SMOL, "blocks.7.hook_resid_post")["model"] == SMOL
+    with pytest.raises(SourceError, match="blocks.7.hook_mlp_out"):
+        check_release(SMOL, "blocks.9.hook_resid_post")
+
+
+def test_the_real_corpus_name_reads_the_corpus_built_once_into_the_cache(tmp_path, monkeypatch):
+    from sae_gd_labeler.corpus import iter_token_batches
+    from sae_gd_labeler.data import real_corpus
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    built = []
+
+    def tiny_build(path, *args, **kwargs):
+        built.append(path)
+        path.write_text('{"text": "the cat sat on the mat", "source": "x"}\n' * 20)
+
+    monkeypatch.setattr(real_corpus, "build_corpus", tiny_build)
+    model = tiny_model("gpt2", words=["the", "cat", "sat", "on", "mat"])
+    for _ in range(2):
+        batch = next(iter_token_batches(real_corpus.REAL_CORPUS, model.tokenizer, 8, 2))  # [2, 8]
+        assert batch.shape == (2, 8)
+    assert built == [tmp_path / "sae_gd_labeler" / "real_corpus.jsonl"]  # built once, then read from the cache

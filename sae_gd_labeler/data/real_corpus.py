@@ -20,6 +20,9 @@ Sources (each text keeps its source in the "source" field):
 Cleaning: Unicode NFC, whitespace runs collapsed to one space, texts of fewer than 3 words or under 60%
 letters dropped, duplicates (case- and whitespace-insensitive) dropped, the rest shuffled with a fixed seed.
 The output is JSON lines {"text", "source"}, written atomically; the same packages give the same bytes.
+
+The dataset name "sae_gd_labeler.data.real_corpus" (`REAL_CORPUS`, the shipped SAEs' `dataset_path`) reads the
+default corpus, built once into the user's cache (`cached_corpus`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ FORTUNES_SKIPPED = {"art", "ascii-art"}  # drawings, not prose
 KJV_RANGE = "Gen1:1-Rev22:21"
 PYTHON_DOCS_GLOB = "/usr/share/doc/python3*/html/_sources"
 MIN_WORDS, MIN_LETTER_FRACTION = 3, 0.6
+REAL_CORPUS = "sae_gd_labeler.data.real_corpus"  # the dataset name that reads the default corpus
 
 
 def wordnet_texts(folder: str | os.PathLike | None = None) -> Iterator[tuple[str, str]]:
@@ -172,6 +176,17 @@ def build_corpus(out: str | os.PathLike, sources: tuple[str, ...] = DEFAULT_SOUR
         words[r["source"]] += len(r["text"].split())
     return {"out": str(out), "texts": dict(Counter(r["source"] for r in rows)), "words": dict(words),
             "total_words": sum(words.values()), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def cached_corpus() -> Path:
+    """The default corpus, built into `$XDG_CACHE_HOME/sae_gd_labeler/real_corpus.jsonl` (else ~/.cache/...) on
+    first use (a few seconds)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "sae_gd_labeler" / "real_corpus.jsonl"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build_corpus(path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

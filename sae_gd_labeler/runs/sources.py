@@ -1,7 +1,8 @@
 """Where a bulk run's SAE, subject model, discriminator and corpus come from, checked before any work.
 
     --release R --sae-id ID   an sae_lens pretrained SAE (the model hub); release and id are checked
-                              against sae_lens's directory first, which needs no network
+                              against sae_lens's directory first, which needs no network; or a packaged
+                              model's shipped SAE (--release smollm2-135m-instruct --sae-id HOOK, offline)
     --sae-path DIR            an SAE saved by sae_lens (cfg.json + sae_weights.safetensors)
     --toy-world HOOK          the shipped toy world's SAE at HOOK, with its model, corpus and discriminator
 
@@ -43,6 +44,14 @@ class Sources:
 def check_release(release: str, sae_id: str) -> dict[str, Any]:
     """The directory entry of a pretrained SAE; SourceError naming close valid names otherwise."""
     from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+
+    from sae_gd_labeler.saes.packaged import PACKAGED_SAES
+
+    if release in PACKAGED_SAES:
+        hooks = PACKAGED_SAES[release].hooks
+        if sae_id not in hooks:
+            raise SourceError(f"--sae-id {sae_id!r} is not a shipped SAE of {release}; its ids: {', '.join(hooks)}")
+        return {"release": release, "sae_id": sae_id, "model": release, "neuronpedia_id": None}
 
     directory = get_pretrained_saes_directory()
     if release not in directory:
@@ -86,10 +95,10 @@ def load_sae(args) -> tuple[Any, dict[str, Any]]:
         if not (path / "cfg.json").exists():
             raise SourceError(f"--sae-path {str(path)!r}: no cfg.json there; give a folder written by sae_lens "
                               "(sae.save_model(path))")
-        sae = SAE.load_from_disk(str(path), device=device)
+        sae = SAE.load_from_disk(str(path), device=device, dtype="float32")  # as from_pretrained loads
         return sae, describe_sae(sae, path=str(path.resolve()))
     entry = check_release(args.release, args.sae_id)
-    sae = SAE.from_pretrained(args.release, args.sae_id, device=device)
+    sae = pretrained_sae(args.release, args.sae_id, device, "float32")
     return sae, describe_sae(sae, release=args.release, sae_id=args.sae_id, neuronpedia_id=entry["neuronpedia_id"])
 
 
@@ -99,12 +108,23 @@ def load_saes(releases, paths, device: str | None, dtype: str | None) -> dict[st
 
     saes = {}
     for release, sae_id in releases:
-        sae = SAE.from_pretrained(release, sae_id, device=device or "cpu", dtype=dtype or "float32")
+        sae = pretrained_sae(release, sae_id, device or "cpu", dtype or "float32")
         saes[sae.cfg.metadata.hook_name] = sae
     for path in paths:
-        sae = SAE.load_from_disk(str(path), device=device or "cpu")
+        sae = SAE.load_from_disk(str(path), device=device or "cpu", dtype=dtype or "float32")
         saes[sae.cfg.metadata.hook_name] = sae
     return saes
+
+
+def pretrained_sae(release: str, sae_id: str, device: str, dtype: str):
+    """A packaged model's shipped SAE (sae_gd_labeler.saes), else sae_lens's pretrained SAE."""
+    from sae_lens import SAE
+
+    from sae_gd_labeler.saes.packaged import PACKAGED_SAES, load_packaged_saes
+
+    if release in PACKAGED_SAES:
+        return load_packaged_saes(release, [sae_id], device=device, dtype=dtype)[sae_id]
+    return SAE.from_pretrained(release, sae_id, device=device, dtype=dtype)
 
 
 def saes_model(saes: dict[str, Any], name: str | None, device: str | None, dtype: str | None):
@@ -127,8 +147,8 @@ def load_model(name: str, device: str | None, dtype: str | None, hub_kwargs: dic
 
         model = load_toy_world().model  # on the CPU
         return model if device in (None, "cpu") else model.to(device)
-    if name in PACKAGED_MODELS:
-        return load_packaged_model(name, device=device, dtype=dtype)
+    if name.lower() in PACKAGED_MODELS:  # SAE metadata spells it as the model does ("SmolLM2-135M-Instruct")
+        return load_packaged_model(name.lower(), device=device, dtype=dtype)
     import torch
     from transformer_lens import HookedTransformer
 
