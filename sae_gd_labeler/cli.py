@@ -5,6 +5,7 @@ bench-run-memory, bench.
     sae-gd-labeler report label_runs/toy-world_blocks.1.hook_resid_post    # its feature pages
     sae-gd-labeler flow --toy-world --feature blocks.1.hook_resid_post:146 --label   # a labelled flow graph
     sae-gd-labeler demo                       # label features of the shipped toy world, offline
+    sae-gd-labeler demo --model smollm2-135m-instruct   # the same on a packaged real LM and its SAE
     sae-gd-labeler bench-quality --json q.json
     sae-gd-labeler bench-readouts --model smollm2-135m-instruct --json readouts.json
     sae-gd-labeler bench --json speed.json
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sae_gd_labeler.demo_real import DEMO_TOKENS, REAL_DEMOS
 from sae_gd_labeler.flow.command import add_flow_parser, run_flow
 from sae_gd_labeler.runs.command import add_label_parser, input_error, non_negative_int, positive_int, run_label
 from sae_gd_labeler.steering.command import add_steer_parser, run_steer
@@ -60,10 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--format", required=True, choices=["delphi", "neuronpedia", "csv"])
     export.add_argument("--out", type=Path, default=None, help="folder or file (default: RUN_DIR/export/...)")
 
-    demo = sub.add_parser("demo", help="label the paper's synthetic features and SAE features of the toy world")
+    demo = sub.add_parser("demo", help="label the paper's synthetic features and SAE features of the toy world "
+                                       "(or of a packaged real LM: --model)")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for labels.json and the figure")
     demo.add_argument("--sae-features", type=non_negative_int, default=6,
                       help="how many of the most active SAE features (default: %(default)s)")
+    demo.add_argument("--model", choices=sorted(REAL_DEMOS), default=None,
+                      help="a packaged real LM: the synthetic features in real words and features of its packaged "
+                           "SAE over the real corpus, the LM as subject and discriminator (default: the toy world)")
+    demo.add_argument("--n-tokens", type=positive_int, default=None,
+                      help=f"with --model: corpus tokens read for the SAE features (default: {DEMO_TOKENS})")
 
     quality = sub.add_parser("bench-quality", help="recovery rate of category labels on the toy world")
     quality.add_argument("--json", type=Path, help="write the full results here")
@@ -210,25 +218,27 @@ def run_bench_run_memory(args) -> int:
 def run_demo(args) -> int:
     from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
 
+    if args.n_tokens is not None and args.model is None:
+        return input_error(ValueError("--n-tokens applies only with --model (the toy world reads its whole corpus)"))
     try:  # before minutes of work, not after
         RunDirectory(args.out).check_writable()
     except RunDirectoryError as e:
         return input_error(e)
-    from sae_gd_labeler.demo import demo
-
     start = time.perf_counter()
-    rows, html = demo(n_sae_features=args.sae_features)
-    table = Table(title="sae-gd-labeler demo: toy world (truth known for the synthetic features)", show_lines=True)
-    for col in ("feature", "expected", "label", "status", "held-out bal. acc.", "top contexts (firing token in [ ])",
-                "top candidates (exact loss)"):
-        table.add_column(col)
-    for row in rows:
-        status = "[bold yellow]weak[/]" if row["status"] == "weak" else row["status"]
-        contexts = "\n".join(f"...{escape(c['context'][-40:])}[bold]\\[{escape(c['token'])}][/]"
-                             for c in row.get("top_contexts", [])[:3])
-        table.add_row(row["feature"], row["expected"], str(row["label"]), status, _fmt(row["balanced_accuracy"]),
-                      contexts, ", ".join(f"{c['label']} {c['loss']:.2f}" for c in row["candidates"][:4]))
-    console.print(table)
+    if args.model is None:
+        from sae_gd_labeler.demo import demo
+
+        rows, html = demo(n_sae_features=args.sae_features)
+    else:
+        from sae_gd_labeler.demo_real import real_demo
+        from sae_gd_labeler.models import PackagedModelNotInstalled
+
+        try:
+            rows, html = real_demo(args.model, n_sae_features=args.sae_features,
+                                   max_tokens=args.n_tokens or DEMO_TOKENS)
+        except (PackagedModelNotInstalled, FileNotFoundError) as e:  # each names what to install
+            return input_error(e)
+    console.print(_demo_table(rows, "toy world" if args.model is None else args.model))
     n_weak = sum(row["status"] == "weak" for row in rows)
     if n_weak:
         console.print(f"{n_weak} of {len(rows)} labels are weak: their held-out score is too low to believe them "
@@ -239,6 +249,20 @@ def run_demo(args) -> int:
     console.print(f"wrote {args.out / 'labels.json'} and {args.out / 'report.html'} "
                   f"in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _demo_table(rows: list[dict], world: str) -> Table:
+    table = Table(title=f"sae-gd-labeler demo: {world} (truth known for the synthetic features)", show_lines=True)
+    for col in ("feature", "expected", "label", "status", "held-out bal. acc.", "top contexts (firing token in [ ])",
+                "top candidates (exact loss)"):
+        table.add_column(col)
+    for row in rows:
+        status = "[bold yellow]weak[/]" if row["status"] == "weak" else row["status"]
+        contexts = "\n".join(f"...{escape(c['context'][-40:])}[bold]\\[{escape(c['token'])}][/]"
+                             for c in row.get("top_contexts", [])[:3])
+        table.add_row(row["feature"], row["expected"], str(row["label"]), status, _fmt(row["balanced_accuracy"]),
+                      contexts, ", ".join(f"{c['label']} {c['loss']:.2f}" for c in row["candidates"][:4]))
+    return table
 
 
 def run_bench_quality(args) -> int:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from sae_gd_labeler.activations import ActivationConfig, collect_activations
 from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.demo_rows import DemoOutput, choose_features, top_token_texts
 from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
 from sae_gd_labeler.labeler import label_examples
-from sae_gd_labeler.report import FeatureData, report_html
-from sae_gd_labeler.runs.example_records import TokenTexts, example_record
+from sae_gd_labeler.runs.example_records import TokenTexts
 from sae_gd_labeler.sae_labeling import label_features
 from sae_gd_labeler.toyworld import load_toy_world
 
@@ -33,7 +32,6 @@ PAPER_FEATURES = (
     ("palindrome", "palindrome", "balanced"),
 )
 DEMO_SAE = "blocks.1.hook_resid_post"
-N_TOP_CONTEXTS = 5  # per row; the page shows all the records hold
 
 
 def demo(n_sae_features: int = 6, seed: int = 0) -> tuple[list[dict], str]:
@@ -48,45 +46,21 @@ def demo(n_sae_features: int = 6, seed: int = 0) -> tuple[list[dict], str]:
     config = LabelerConfig(method="hybrid", seed=seed)
     features = {name: world.examples_for(cat, n=96, seed=seed, negatives=neg) for name, cat, neg in PAPER_FEATURES}
     labels = label_examples(features, disc, config)
-    pages = {name: FeatureData({**labels[name].to_dict(), "feature": name}, _synthetic_record(features[name]))
-             for name, _, _ in PAPER_FEATURES}
-    rows = [_row(name, cat, labels[name], pages[name].examples) for name, cat, _ in PAPER_FEATURES]
+    out = DemoOutput()
+    for name, cat, _ in PAPER_FEATURES:
+        out.add_synthetic(name, cat, labels[name], features[name])
 
     hook = DEMO_SAE if DEMO_SAE in world.saes else sorted(world.saes)[-1]
     sae = world.saes[hook]
     records = collect_activations(world.model, sae, world.corpus, range(sae.cfg.d_sae), ActivationConfig(n_top=16))
-    decode = world.model.tokenizer.decode
-    top_tokens = {f: [decode([int(t)]) for t in records[f].top.token_id[:8]] for f in records}
-    # the most active features whose top tokens are content words: a label word cannot describe a
-    # feature of "." or "the", and the world's function words belong to no category
+    top_tokens = top_token_texts(records, world.model.tokenizer.decode)
+    # the world's function words belong to no category
     content = set(world.words) - set(world.function_words)
-    wordy = [f for f in records if not records[f].dead and sum(t in content for t in top_tokens[f]) >= 4]
-    most_active = sorted(wordy, key=lambda f: -records[f].n_fired)[:n_sae_features]
+    most_active = choose_features(records, top_tokens, content.__contains__, n_sae_features)
     texts = TokenTexts(world.model.tokenizer)
     for lab in label_features(sae, most_active, model=world.model, discriminator=disc, dataset=world.corpus,
                               config=config, example_fn=world.within_sentence):
-        shown = sorted(set(top_tokens[lab.feature]))
-        name = f"{hook} #{lab.feature}"
-        record = example_record(records[lab.feature], texts, hook, [], [])
-        rows.append(_row(name, "top tokens: " + " ".join(shown), lab, record))
-        pages[name] = FeatureData({**lab.to_dict(), "feature": name, "hook_name": hook}, record)
+        out.add_sae_feature(hook, lab, records[lab.feature], top_tokens[lab.feature], texts)
     intro = ("<p>The seed paper's synthetic features (truth known) and real features of the toy world's SAE "
              f"{hook}, labeled with the hybrid search.</p>")
-    return rows, report_html(list(pages.values()), "sae-gd-labeler demo: the toy world", intro=intro)
-
-
-def _synthetic_record(examples: list[Example]) -> dict:
-    """The examples.jsonl record of a synthetic feature: its positives as top contexts (activation 1 by
-    construction, so no histogram)."""
-    positives = sorted((ex for ex in examples if ex.activation > 0), key=lambda ex: -ex.activation)
-    top = [{"tokens": [ex.context[: len(ex.context) - len(ex.token)], ex.token], "activation": ex.activation}
-           for ex in positives[:16] if ex.context.endswith(ex.token)]
-    return {"top": top, "max_activation": max((ex.activation for ex in positives), default=None)}
-
-
-def _row(name: str, expected: str, lab, record: dict) -> dict:
-    top = [{"context": "".join(c["tokens"][:-1]), "token": c["tokens"][-1], "activation": c["activation"]}
-           for c in record.get("top", [])[:N_TOP_CONTEXTS] if c["tokens"]]
-    return {"feature": name, "expected": expected, "label": lab.label, "status": lab.status,
-            "balanced_accuracy": lab.metrics.get("balanced_accuracy"),
-            "candidates": [{"label": c.label, "loss": c.loss} for c in lab.candidates], "top_contexts": top}
+    return out.rows, out.html("sae-gd-labeler demo: the toy world", intro)

@@ -6,18 +6,18 @@ import json
 
 import pytest
 
-from sae_gd_labeler.demo import _row, _synthetic_record
+from sae_gd_labeler.demo_rows import feature_row, synthetic_record
 from sae_gd_labeler.example import Example
 from sae_gd_labeler.result import Candidate, FeatureLabel
 
 
 def test_a_synthetic_feature_shows_its_positives_as_contexts():
     examples = [Example("the red fox", "fox", 1.0), Example("a cat", "cat", 0.0), Example("my dog", "dog", 1.0)]
-    record = _synthetic_record(examples)
+    record = synthetic_record(examples)
     assert [c["tokens"] for c in record["top"]] == [["the red ", "fox"], ["my ", "dog"]]
     lab = FeatureLabel("animal", "animal", (1,), [Candidate("animal", (1,), 0.3)], {"balanced_accuracy": 0.9},
                        status="weak")
-    row = _row("animal", "animal", lab, record)
+    row = feature_row("animal", "animal", lab, record)
     assert row["status"] == "weak"
     assert row["top_contexts"] == [{"context": "the red ", "token": "fox", "activation": 1.0},
                                    {"context": "my ", "token": "dog", "activation": 1.0}]
