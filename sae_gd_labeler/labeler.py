@@ -148,7 +148,12 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
             pools[f].update(soft.candidates[f])
     if method in ("discrete", "hybrid"):
         guides = guide(batch)  # [F, C] (or [F, K, C]) computed once for the starts and the proposals
-        start = starts(batch, guides) if soft is None else _best_starts(batch, soft.candidates)
+        if soft is None:
+            start = starts(batch, guides)
+        elif batch.config.label_tokens == 1:
+            start = _best_starts(batch, soft.candidates)
+        else:  # K tokens: the soft proposals and the discrete starts both (see _hybrid_starts)
+            start = _hybrid_starts(batch, soft.candidates, starts(batch, guides))
         found = discrete_search(batch, start, guides)
         steps += found.iterations
         for f in range(n_feat):
@@ -239,6 +244,16 @@ def _best_starts(batch: FeatureBatch, candidates: list[list[Label]]) -> torch.Te
         order = loss.argsort().tolist()
         starts.append([cand[order[i % len(order)]] for i in range(restarts)])
     return torch.tensor(starts)
+
+
+def _hybrid_starts(batch: FeatureBatch, candidates: list[list[Label]], discrete: torch.Tensor) -> torch.Tensor:
+    """For the hybrid search with K-token labels, [F, 2R, K]: the `restarts` soft candidates with the lowest
+    exact loss and the discrete search's own `restarts` starts. The K distributions of the soft phase often
+    settle on the right token at one position and a poor one at another (planted "animal fish" in the toy
+    world: "perch animal"), from where no single-position swap improves; its candidates' losses are still
+    lower than the discrete starts', so ranking both together (or halving the restarts) kept too few of the
+    starts from which the discrete search alone finds the label."""
+    return torch.cat([_best_starts(batch, candidates), discrete], dim=1)
 
 
 @torch.no_grad()
