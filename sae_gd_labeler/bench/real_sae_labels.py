@@ -25,6 +25,7 @@ import logging
 import random
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def top_contexts(record, texts, n: int = 5) -> list[str]:
 
 def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_post", max_tokens: int = 100_000,
         judge: str | None = "gemma-3-270m", show: int = 10, dataset: str | None = None,
-        work_dir: str | Path = ".", explain: int = 40, examples_per_feature: int = 64) -> dict[str, Any]:
+        work_dir: str | Path = ".", explain: int = 40, examples_per_feature: int = 64,
+        save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """The benchmark (see the module docstring); `save` is handed the results after every stage."""
     import torch
 
     from sae_gd_labeler.activations import ActivationConfig, collect_activations
@@ -122,8 +125,33 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
         EXPLANATION: explanations,
     }
     texts = {name: {f: t for f, t in per.items() if t and t.strip()} for name, per in texts.items()}
-    judges = {SUBJECT: disc}
+    token_texts = TokenTexts(model.tokenizer)
+    shown = sorted(random.Random(seed + 1).sample(labeled, min(show, len(labeled))))
     results: dict[str, Any] = {}
+
+    def snapshot() -> dict[str, Any]:
+        """The results so far (written after every stage, so a stopped run keeps what it measured)."""
+        return {
+            "subject": SUBJECT, "hook": hook, "seed": seed, "max_tokens": max_tokens, "n_requested": features,
+            "examples_per_feature": examples_per_feature, "n_explained": len(explained),
+            "n_labelable": sum(s == "ok" for s in statuses), "n_features_in_sae": len(statuses),
+            "n_labeled": len(labeled), "weak_fraction": round(sum(labels[f].status == "weak" for f in labeled)
+                                                              / max(len(labeled), 1), 4),
+            "timings": timings, "judges": {j: r["summary"] for j, r in results.items()},
+            "shown": [{"feature": f, "label": labels[f].label, "status": labels[f].status,
+                       "balanced_accuracy": labels[f].metrics.get("balanced_accuracy"),
+                       "most_frequent_token": texts[MOST_FREQUENT].get(f),
+                       "llm_explanation": texts[EXPLANATION].get(f),
+                       "top_contexts": top_contexts(records[f], token_texts)} for f in shown],
+            "features": {str(f): {"label": labels[f].label, "status": labels[f].status,
+                                  **{name: texts[name].get(f) for name in texts if name != OURS},
+                                  "scores": {j: r["per_feature"][str(f)] for j, r in results.items()}}
+                         for f in labeled},
+        }
+
+    if save is not None:
+        save(snapshot())
+    judges = {SUBJECT: disc}
     for judge_name in [SUBJECT] + ([judge] if judge else []):
         t0 = time.perf_counter()
         judge_disc = judges.get(judge_name) or Discriminator(load_packaged_model(judge_name))
@@ -144,26 +172,10 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
         timings[f"judge_{judge_name}_s"] = round(time.perf_counter() - t0, 1)
         log.info("judge %s: %s %s", judge_name, json.dumps(results[judge_name]["summary"]), timings)
         del judge_disc
+        if save is not None:
+            save(snapshot())
+    return snapshot()
 
-    token_texts = TokenTexts(model.tokenizer)
-    shown = sorted(random.Random(seed + 1).sample(labeled, min(show, len(labeled))))
-    return {
-        "subject": SUBJECT, "hook": hook, "seed": seed, "max_tokens": max_tokens, "n_requested": features,
-        "examples_per_feature": examples_per_feature, "n_explained": len(explained),
-        "n_labelable": sum(s == "ok" for s in statuses), "n_features_in_sae": len(statuses),
-        "n_labeled": len(labeled), "weak_fraction": round(sum(labels[f].status == "weak" for f in labeled)
-                                                          / max(len(labeled), 1), 4),
-        "timings": timings, "judges": {j: r["summary"] for j, r in results.items()},
-        "shown": [{"feature": f, "label": labels[f].label, "status": labels[f].status,
-                   "balanced_accuracy": labels[f].metrics.get("balanced_accuracy"),
-                   "most_frequent_token": texts[MOST_FREQUENT].get(f),
-                   "llm_explanation": texts[EXPLANATION].get(f),
-                   "top_contexts": top_contexts(records[f], token_texts)} for f in shown],
-        "features": {str(f): {"label": labels[f].label, "status": labels[f].status,
-                              **{name: texts[name].get(f) for name in texts if name != OURS},
-                              "scores": {j: r["per_feature"][str(f)] for j, r in results.items()}}
-                     for f in labeled},
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    def save(out: dict[str, Any]) -> None:
+        args.json.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+
     out = run(args.features, args.seed, args.hook, args.max_tokens, None if args.judge == "none" else args.judge,
-              args.show, args.dataset, args.work_dir, args.explain, args.examples)
-    args.json.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+              args.show, args.dataset, args.work_dir, args.explain, args.examples, save)
+    save(out)
     print(json.dumps({k: out[k] for k in ("n_labeled", "weak_fraction", "timings", "judges")}, indent=1))  # noqa: T201
     return 0
 
