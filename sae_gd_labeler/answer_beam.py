@@ -85,16 +85,19 @@ def _beam(disc: Discriminator, data: FeatureData, candidate_ids: torch.Tensor, c
                                                         neutral=True)  # [B, C]
         total = log_p[:, :, None] + after  # [B, n, C] summed log-probs of every extension
         total_neutral = log_neutral[:, None] + after_neutral  # [B, C]
-        score = (total - total_neutral[:, None]).permute(1, 0, 2).reshape(len(data.train), -1)  # [n, B * C]
-        calibration = fit_calibration(score, target.to(score.device))
+        score = total - total_neutral[:, None]  # [B, n, C]
+        # one fit per kept label (its C extensions together): temporaries stay the size of the K = 1 readout's
+        fits = [fit_calibration(s, target.to(s.device)) for s in score]
+        scale = torch.cat([fit.scale for fit in fits])  # [B * C]
+        bias = torch.cat([fit.bias for fit in fits])
         naturalness = -(total[:, positive.to(total.device)].mean(1) / length).reshape(-1)  # [B * C]
-        loss = (calibration.loss + config.kl_weight * naturalness).cpu()
+        loss = (torch.cat([fit.loss for fit in fits]) + config.kl_weight * naturalness).cpu()
         order = torch.argsort(loss, stable=True)  # ties keep the lower (kept label, candidate) index
         keep = order[:width] if length < config.label_tokens else order
         ids = candidate_ids.tolist()
         labels = [kept[int(i) // n_cand] + (ids[int(i) % n_cand],) for i in keep]
         if length == config.label_tokens:
-            scale, bias = calibration.scale.cpu(), calibration.bias.cpu()
+            scale, bias = scale.cpu(), bias.cpu()
             keep = keep[:max(width, N_REPORTED_CANDIDATES)]
             labels = labels[:len(keep)]
             ranked = [(float(loss[i]), label) for i, label in zip(keep.tolist(), labels)]
