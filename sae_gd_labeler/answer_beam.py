@@ -22,11 +22,10 @@ from collections.abc import Hashable, Sequence
 
 import torch
 
-from sae_gd_labeler.answer_search import N_REPORTED_CANDIDATES, target_of
+from sae_gd_labeler.answer_search import N_REPORTED_CANDIDATES, label_score, target_of
 from sae_gd_labeler.calibration import fit_calibration
 from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
 from sae_gd_labeler.feature_batch import FeatureData
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
@@ -47,7 +46,7 @@ def label_batch_by_answer_beam(disc: Discriminator, features: Sequence[FeatureDa
         scale, bias = calibrations[best]
         metrics = {}
         if data.heldout:
-            held = _score(disc, data.heldout, best)  # [h]
+            held = label_score(disc, data.heldout, best)  # [h], teacher forcing as for a text label
             truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
             metrics = classification_metrics(scale * held + bias, truth)
         n_pos = sum(ex.activation > config.activation_threshold for ex in data.train)
@@ -109,9 +108,3 @@ def _beam(disc: Discriminator, data: FeatureData, candidate_ids: torch.Tensor, c
         kept = labels
     raise AssertionError("unreachable: the loop returns at the last length")
 
-
-def _score(disc: Discriminator, examples: Sequence[Example], ids: Sequence[int]) -> torch.Tensor:
-    """The label's raw score on examples, [n]: its tokens' summed log-probs after each example minus after the
-    filler (teacher forcing, as `Discriminator.answer_score` scores a text label)."""
-    ids = list(ids)
-    return disc._text_log_prob(examples, ids) - disc._text_log_prob([], ids, neutral=True)

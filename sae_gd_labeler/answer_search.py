@@ -91,7 +91,7 @@ def text_label_metrics(disc: Discriminator, data: FeatureData, label: str | Sequ
     """Held-out metrics of any text label (one or more tokens; or exactly these token ids) under the
     label-as-answer readout, calibrated on the training examples exactly as the labeler calibrates its own
     labels."""
-    score = _label_score(disc, data.train + data.heldout, label)  # [n + h], one read of both
+    score = label_score(disc, data.train + data.heldout, label)  # [n + h], one read of both
     return calibrated_metrics(score[:len(data.train)], score[len(data.train):], data, config)
 
 
@@ -123,7 +123,7 @@ def calibrated_metrics(train_score: torch.Tensor, held_score: torch.Tensor, data
     return classification_metrics(calibration.scale[0] * held_score + calibration.bias[0], truth)
 
 
-def _label_score(disc: Discriminator, examples: Sequence[Example], label: str | Sequence[int]) -> torch.Tensor:
+def label_score(disc: Discriminator, examples: Sequence[Example], label: str | Sequence[int]) -> torch.Tensor:
     """disc.answer_score for a text label, or for a label given as discriminator token ids, [n]."""
     if isinstance(label, str):
         return disc.answer_score(examples, label)
