@@ -33,7 +33,9 @@ class LabelerConfig:
     # -- search --------------------------------------------------------------------------------------
     method: str = "discrete"
     restarts: int = 4  # independent starts per feature, all in the same batch
-    label_tokens: int = 1  # K tokens per label (>= 1); K = 1 is the one-token search
+    label_tokens: int | str = 1  # K tokens per label (>= 1); "auto": the shortest of 1..max_label_tokens that is
+    #                              not meaningfully worse on held-out examples than a longer one (label_length)
+    max_label_tokens: int = 2  # the longest label "auto" tries
     # -- soft phase (method "soft" / "hybrid") ----------------------------------------------------------
     soft_steps: int = 150
     lr: float = 0.1  # AdamW on the label logits v
@@ -94,8 +96,8 @@ class LabelerConfig:
         _choice("readout", self.readout, READOUTS)
         if self.dtype is not None:
             _choice("dtype", self.dtype, DTYPES)
-        for name in ("restarts", "answer_beam", "soft_steps", "soft_candidates", "discrete_topk", "discrete_confirm",
-                     "discrete_max_iters", "start_probes", "examples_per_feature",
+        for name in ("restarts", "max_label_tokens", "answer_beam", "soft_steps", "soft_candidates", "discrete_topk",
+                     "discrete_confirm", "discrete_max_iters", "start_probes", "examples_per_feature",
                      "min_examples_per_class", "eval_examples", "max_rows_per_forward"):
             _at_least(name, getattr(self, name), 1)
         if self.feature_batch_size != "auto" and not (isinstance(self.feature_batch_size, int)
@@ -108,8 +110,9 @@ class LabelerConfig:
         if self.batch_examples % 2:
             raise ValueError(f"LabelerConfig.batch_examples must be even (half positive, half negative), "
                              f"got {self.batch_examples}")
-        if isinstance(self.label_tokens, bool) or not isinstance(self.label_tokens, int) or self.label_tokens < 1:
-            raise ValueError(f"LabelerConfig.label_tokens must be an integer >= 1 (tokens per label), got "
+        k = self.label_tokens
+        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"LabelerConfig.label_tokens must be an integer >= 1 (tokens per label) or 'auto', got "
                              f"{self.label_tokens!r}")
         for name in ("lr", "weight_decay", "entropy_weight", "kl_weight"):
             if not getattr(self, name) >= 0:

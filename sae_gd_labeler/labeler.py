@@ -14,6 +14,7 @@ from sae_gd_labeler.discrete_search import Label, discrete_search, guide, starts
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.example import Example, check_examples
 from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
+from sae_gd_labeler.label_length import label_length_results
 from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
 from sae_gd_labeler.metrics import classification_metrics
 from sae_gd_labeler.result import Candidate, FeatureLabel
@@ -57,6 +58,8 @@ def label_examples(
         if missing:
             raise ValueError(f"heldout has no examples for features {missing[:5]}; give held-out examples "
                              "for every feature or leave heldout=None to split automatically")
+    if config.label_tokens == "auto":
+        return _label_examples_any_length(examples_by_feature, disc, config, heldout)
     candidates = candidate_token_ids(disc, config.candidate_vocab)
 
     results: dict[Hashable, FeatureLabel] = {}
@@ -84,6 +87,19 @@ def label_examples(
                 results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
     # one place for every readout: a label that should not be believed becomes "weak" (scoring.weak)
     return {feature: apply_weak_rule(results[feature], config) for feature in examples_by_feature}
+
+
+def _label_examples_any_length(examples_by_feature: Mapping[Hashable, Sequence[Example]], disc: Discriminator,
+                               config: LabelerConfig, heldout) -> dict[Hashable, FeatureLabel]:
+    """label_tokens="auto": every feature labeled with 1..max_label_tokens tokens (the same split), then the
+    shortest label that is not meaningfully worse on its held-out examples (see label_length)."""
+    by_length = {k: label_examples(examples_by_feature, disc, config.replace(label_tokens=k), heldout)
+                 for k in range(1, config.max_label_tokens + 1)}
+    splits = {}
+    for feature, examples in examples_by_feature.items():
+        data = split_examples(feature, examples, config, None if heldout is None else heldout[feature])
+        splits[feature] = None if isinstance(data, FeatureLabel) else data
+    return label_length_results(disc, splits, by_length, config, heldout_answers, list(examples_by_feature))
 
 
 def resolve_readout(config: LabelerConfig, disc: Discriminator) -> str:

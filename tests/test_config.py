@@ -16,6 +16,8 @@ from sae_gd_labeler.result import Candidate
     ("label_tokens", 0, "label_tokens must be an integer >= 1"),
     ("label_tokens", 1.5, "label_tokens must be an integer >= 1"),
     ("label_tokens", True, "label_tokens must be an integer >= 1"),
+    ("label_tokens", "longest", "label_tokens must be an integer >= 1 .* or 'auto'"),
+    ("max_label_tokens", 0, "max_label_tokens must be an integer >= 1"),
     ("answer_beam", 0, "answer_beam must be an integer >= 1"),
     ("readout", "logits", "readout must be one of"),
     ("dtype", "fp8", "dtype must be one of"),

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, PromptTemplate, label_examples
-from sae_gd_labeler.answer_beam import _score
-from sae_gd_labeler.answer_search import target_of
+from sae_gd_labeler.answer_search import label_score, target_of
 from sae_gd_labeler.calibration import fit_calibration
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.feature_batch import FeatureBatch
+from sae_gd_labeler.label_length import balanced_mean, paired_excess
 from sae_gd_labeler.labeler import split_examples
 from sae_gd_labeler.objective import prediction_loss
 from sae_gd_labeler.soft_search import soft_loss
@@ -223,7 +223,7 @@ def test_answer_beam_is_deterministic_batch_invariant_and_exact(answer_disc):
         data = split_examples(f, examples, cfg)
         positive = torch.tensor([ex.activation > 0 for ex in data.train])
         for c in lab.candidates[:3]:
-            calibration = fit_calibration(_score(disc, data.train, c.token_ids)[:, None], target_of(data, cfg))
+            calibration = fit_calibration(label_score(disc, data.train, c.token_ids)[:, None], target_of(data, cfg))
             positives = [ex for ex, p in zip(data.train, positive) if p]
             natural = -disc._text_log_prob(positives, list(c.token_ids)).mean() / 2  # per token
             assert c.loss == pytest.approx(float(calibration.loss[0] + cfg.kl_weight * natural), abs=1e-4)
@@ -299,3 +299,43 @@ def test_bfloat16_discriminator_recovers_the_planted_label(toy):
     low = Discriminator(copy.deepcopy(world.model).to(torch.bfloat16), world.template)
     lab = label_examples(examples, low, LabelerConfig(label_tokens=2))[PLANTED]
     assert lab.label == PLANTED and lab.metrics["balanced_accuracy"] > 0.9
+
+
+# -- label_tokens="auto": the shortest label not meaningfully worse on held-out examples ----------------------
+def test_paired_excess_is_the_balanced_mean_difference_and_its_standard_error():
+    positive = torch.tensor([True, True, True, False, False])
+    reference = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
+    loss = reference + torch.tensor([1.0, 2.0, 3.0, 0.0, 0.0])
+    excess, error = paired_excess(loss, reference, positive)
+    assert excess == pytest.approx(0.5 * 2.0 + 0.5 * 0.0)
+    assert error == pytest.approx((0.25 * 1.0 / 3) ** 0.5)  # positives' differences: variance 1, 3 of them
+    assert balanced_mean(loss, positive) == pytest.approx(0.5 * 2.2 + 0.5 * 0.45)
+
+
+def test_auto_keeps_one_token_for_a_category_and_two_for_a_planted_compound(toy):
+    world, disc = toy
+    features = {"fruit": world.examples_for("fruit", n=64, seed=0),
+                PLANTED: planted_feature(world, disc, PLANTED, ["fish", "bird"], seed=0)}
+    config = LabelerConfig(label_tokens="auto")
+    labels = label_examples(features, disc, config)
+    assert labels["fruit"].label == "fruit" and labels[PLANTED].label == PLANTED
+    for lab, chosen in ((labels["fruit"], 1), (labels[PLANTED], 2)):
+        info = lab.search_history["label_length"]
+        assert info["chosen"] == chosen and info["lengths"] == [1, 2] and info["rule"] == "one standard error"
+        k = chosen - 1
+        assert info["excess"][k] <= max(info["standard_error"][k], info["negligible"])
+    # the compound beats one token by far more than the noise; the category's second token adds nothing
+    info = labels[PLANTED].search_history["label_length"]
+    assert info["excess"][0] > 2 * info["standard_error"][0]
+    again = label_examples(features, disc, config)
+    assert {f: v.to_dict() for f, v in labels.items()} == {f: v.to_dict() for f, v in again.items()}
+
+
+def test_auto_with_the_answer_readout_and_a_feature_without_enough_examples(answer_disc):
+    few = [Example("the cat", "cat", 1.0), Example("the dog", "dog", 1.0), Example("the car", "car", 0.0)]
+    features = {"animals": FEATURES["animals"], "few": few}
+    labels = label_examples(features, answer_disc, FAST.replace(label_tokens="auto", max_label_tokens=3))
+    assert labels["few"].status == "too_few_examples"
+    info = labels["animals"].search_history["label_length"]
+    assert info["lengths"] == [1, 2, 3] and len(labels["animals"].token_ids) == info["chosen"]
+    assert labels["animals"].calibration is not None
