@@ -26,8 +26,11 @@ class LabelerConfig:
       "hybrid"   - the soft phase proposes, the discrete phase refines its best candidates.
 
     K-token labels (`label_tokens` = K): the discrete search proposes single-position swaps at each of the K
-    positions (as GCG over a suffix), the soft search optimises K distributions; the "answer" readout scores
-    every first token exhaustively and grows the best `answer_beam` labels a token at a time.
+    positions (as GCG over a suffix), the soft search optimises K distributions, the hybrid refines from the
+    soft candidates and from the discrete starts (2 x `restarts`); the "answer" readout scores every first
+    token exhaustively and grows the best `answer_beam` labels a token at a time. `label_tokens="auto"`
+    labels with every K up to `max_label_tokens` and keeps the shortest label that is not meaningfully worse
+    on held-out examples (see sae_gd_labeler.label_length).
     """
 
     # -- search --------------------------------------------------------------------------------------

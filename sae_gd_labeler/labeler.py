@@ -43,6 +43,8 @@ def label_examples(
     unless `heldout` gives the held-out examples of every feature explicitly. All input is checked
     before any work starts: a bad example set raises ValueError and nothing is labeled. A label whose
     held-out metrics fail the rule of `scoring.weak` comes back with status "weak" (kept, not to be believed).
+    Labels have `config.label_tokens` tokens; with "auto", each feature's label length is chosen on its
+    held-out examples (see label_length).
     """
     config = config if config is not None else LabelerConfig()
     if not isinstance(examples_by_feature, Mapping):
