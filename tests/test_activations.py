@@ -15,13 +15,7 @@ IDS = [0, 3, 5, 7, 30]  # 3 is made dead
 SMALL = ActivationConfig(n_top=8, n_positive_sample=16, n_negative_sample=16, n_hard_negative=8, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The models are tiny: thread hand-offs cost more than the matmuls, above all on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -33,14 +33,7 @@ TINY_CHAT = ("{% for m in messages %}<bos> {{ m['role'] }} {{ m['content'] }} <e
              "{% if add_generation_prompt %}<bos> assistant {% endif %}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Generation is many small forwards: one thread is as fast, and two threads on shared cores wait on each
-    other (measured beside other jobs: a SmolLM2 decoding step 0.3 s on one thread, 4 s on two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
