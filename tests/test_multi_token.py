@@ -38,13 +38,7 @@ EXAMPLES = [
 PAIRS = [("big", "cat"), ("red", "road"), ("old", "king"), ("cat", "cat")]  # label 0 is "big cat"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The models are tiny: thread hand-offs cost more than the matmuls, above all on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see tests/conftest.py
 
 
 def one_hots(disc: Discriminator, ids: torch.Tensor) -> torch.Tensor:
