@@ -4,14 +4,13 @@ and batch-invariant, every reported loss is exact, and a planted two-token label
 is recovered."""
 
 import copy
-import dataclasses
-import random
 
 import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, PromptTemplate, label_examples
 from sae_gd_labeler.answer_search import label_score, target_of
+from sae_gd_labeler.bench.planted_labels import planted_feature
 from sae_gd_labeler.calibration import fit_calibration
 from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.feature_batch import FeatureBatch
@@ -257,21 +256,6 @@ def toy():
 
     world = load_toy_world()
     return world, Discriminator(world.model, world.template)
-
-
-def planted_feature(world, disc, label: str, categories: list[str], seed: int, n: int = 96) -> list[Example]:
-    """A feature that fires exactly where the discriminator says yes to `label`, on toy-world sentences of
-    `categories`' members and their near misses: the label is a perfect description by construction."""
-    pool = [ex for c in categories for ex in world.examples_for(c, n=n, seed=seed)]
-    with torch.no_grad():
-        yes = (disc.yes_no_logit(pool, label) > 0).tolist()
-    pos = [dataclasses.replace(ex, activation=1.0) for ex, y in zip(pool, yes) if y]
-    neg = [dataclasses.replace(ex, activation=0.0) for ex, y in zip(pool, yes) if not y]
-    rng = random.Random(seed)
-    rng.shuffle(pos)
-    rng.shuffle(neg)
-    m = min(len(pos), len(neg), n // 2)
-    return pos[:m] + neg[:m]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
