@@ -223,3 +223,11 @@ def test_the_sae_s_own_model_is_loaded_with_its_metadata_s_arguments(monkeypatch
     built = sources.hub_sources(args, sae, {}, LabelerConfig(readout="answer"))
     assert calls == [("gpt2", {"device": "cpu", "dtype": torch.float32, "center_writing_weights": True})]
     assert isinstance(built.discriminator.template, AnswerTemplate)  # --readout answer asks in its template
+
+
+def test_label_tokens_takes_a_number_or_auto_from_the_command_line():
+    from sae_gd_labeler.runs.command import InputError, _convert
+
+    assert _convert("label_tokens", "2", int) == 2 and _convert("label_tokens", "auto", int) == "auto"
+    with pytest.raises(InputError, match="--label-tokens 'two'"):
+        _convert("label_tokens", "two", int)

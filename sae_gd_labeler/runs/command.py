@@ -129,6 +129,8 @@ def _convert(name: str, value: str, kind: type):
         return [v for v in value.split(",") if v]
     if kind is str:
         return value
+    if name == "label_tokens" and value == "auto":  # int | str: a number of tokens, or "auto"
+        return value
     try:
         return kind(value)
     except ValueError:
