@@ -18,22 +18,16 @@ from sae_gd_labeler.label_length import balanced_mean, paired_excess
 from sae_gd_labeler.labeler import split_examples
 from sae_gd_labeler.objective import prediction_loss
 from sae_gd_labeler.soft_search import soft_loss
-from sae_gd_labeler.template import AnswerTemplate
 from sae_gd_labeler.vocab import candidate_token_ids, round_trips
 from tests.builders import ARCHITECTURES, WORDS, tiny_model
+from tests.test_answer_readout import CONTEXT_TEMPLATE, EXAMPLES
 from tests.test_labeler import FAST, FEATURES
 from tests.test_vocab import gpt2_disc  # noqa: F401  (a fixture: a tiny model with GPT-2's tokenizer)
 
 TEMPLATE = PromptTemplate("{context} . is {token} a {label} ? answer :", " yes", " no")
 EXTRA = ("is", "a", "?", "answer", ":", "yes", "no", ".")
 ANSWER_EXTRA = ("word", ":", "category", "is", "a", "n/a", "?", "yes", "no")
-ANSWER_TEMPLATE = AnswerTemplate("word : cat category : animal {context} . word : {token} category : {label}",
-                                 neutral="n/a")
-EXAMPLES = [
-    Example("the dog runs", "dog", 1.0),
-    Example("a very old king sees the big red car and the small blue house", "house", 0.0),
-    Example("fish", "fish", 1.0),
-]
+ANSWER_TEMPLATE = CONTEXT_TEMPLATE  # the answer readout's test template, with a context slot
 PAIRS = [("big", "cat"), ("red", "road"), ("old", "king"), ("cat", "cat")]  # label 0 is "big cat"
 
 
