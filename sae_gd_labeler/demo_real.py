@@ -7,7 +7,7 @@ The model (loaded with `models.load_packaged_model`) is the subject and the disc
 readout (label-as-answer). Synthetic features (truth known): those of the real-model benchmark
 (`data.real_synthetic`: animal; mammal on balanced and natural data; number; Chinese; palindrome). SAE
 features: the packaged SAE at `REAL_DEMOS[model]` (`saes.load_packaged_saes`) is read over the first
-`max_tokens` tokens of the real corpus (`data.real_corpus`, rebuilt into a temporary folder), and its most
+`max_tokens` tokens of the real corpus (`data.real_corpus`, built once into the user cache), and its most
 active features whose top tokens are mostly content words (not punctuation, not "the") are labeled with
 `label_features`. Torch and the model load inside `real_demo`, so the CLI can check names against
 `REAL_DEMOS` at once.
@@ -15,8 +15,6 @@ active features whose top tokens are mostly content words (not punctuation, not 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from sae_gd_labeler.data.english_words import FUNCTION_WORDS, english_words
@@ -34,11 +32,12 @@ def real_demo(model_name: str, n_sae_features: int = 6, max_tokens: int = DEMO_T
     """Label the demo features of `model_name`; returns (table rows, HTML feature page), as `demo.demo` does.
 
     `sae`: another SAE of the model (default: the packaged one at `REAL_DEMOS[model_name]`); `corpus`: any
-    dataset `label_features` reads (default: the real corpus, built for the call). Raises, before any
+    dataset `label_features` reads (default: the real corpus, `data.real_corpus.cached_corpus`). Raises, before any
     labeling: ValueError for a name not in REAL_DEMOS, models.PackagedModelNotInstalled when the model's
     package is missing, FileNotFoundError when the SAE's files or the corpus's Debian packages are.
     """
     from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.data.real_corpus import cached_corpus
     from sae_gd_labeler.demo_rows import DemoOutput
     from sae_gd_labeler.discriminator import Discriminator
     from sae_gd_labeler.models import load_packaged_model
@@ -52,11 +51,10 @@ def real_demo(model_name: str, n_sae_features: int = 6, max_tokens: int = DEMO_T
     disc = Discriminator(model)
     config = LabelerConfig(seed=seed)
     out = DemoOutput()
-    with tempfile.TemporaryDirectory(prefix="sae-gd-labeler-demo-") as tmp:
-        # built before any labeling: missing Debian packages fail at once, naming the apt-get command
-        dataset = corpus if corpus is not None else _build_corpus(Path(tmp))
-        _add_synthetic(out, disc, config, n_examples)
-        _add_sae_features(out, sae, model, disc, dataset, config, n_sae_features, max_tokens)
+    # built (once) before any labeling: missing Debian packages fail at once, naming the apt-get command
+    dataset = corpus if corpus is not None else str(cached_corpus())
+    _add_synthetic(out, disc, config, n_examples)
+    _add_sae_features(out, sae, model, disc, dataset, config, n_sae_features, max_tokens)
     intro = (f"<p>{model_name} as subject and discriminator ({disc.readout} readout): the seed paper's "
              f"synthetic features in real words (truth known) and the most active content-word features of its "
              f"SAE {sae.cfg.metadata.hook_name}, read over {max_tokens:,} corpus tokens.</p>")
@@ -109,10 +107,3 @@ def _add_sae_features(out, sae, model, disc, dataset, config, n_features: int, m
                               activation_config=reading):
         out.add_sae_feature(hook, lab, records[lab.feature], top_tokens[lab.feature], texts)
 
-
-def _build_corpus(folder: Path) -> str:
-    from sae_gd_labeler.data.real_corpus import build_corpus
-
-    path = folder / "corpus.jsonl"
-    build_corpus(path)
-    return str(path)

@@ -67,14 +67,14 @@ def top_contexts(record, texts, n: int = 5) -> list[str]:
 
 def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_post", max_tokens: int = 100_000,
         judge: str | None = "gemma-3-270m", show: int = 10, dataset: str | None = None,
-        work_dir: str | Path = ".", explain: int = 40, examples_per_feature: int = 64,
+        explain: int = 40, examples_per_feature: int = 64,
         save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The benchmark (see the module docstring); `save` is handed the results after every stage."""
     import torch
 
     from sae_gd_labeler.activations import ActivationConfig, collect_activations
     from sae_gd_labeler.config import LabelerConfig
-    from sae_gd_labeler.data.real_corpus import build_corpus
+    from sae_gd_labeler.data.real_corpus import cached_corpus
     from sae_gd_labeler.discriminator import Discriminator
     from sae_gd_labeler.models import load_packaged_model
     from sae_gd_labeler.runs.example_records import TokenTexts
@@ -88,8 +88,7 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
     torch.manual_seed(seed)
     config = LabelerConfig(examples_per_feature=examples_per_feature)
     if dataset is None:
-        dataset = str(Path(work_dir) / "real_corpus.jsonl")
-        build_corpus(dataset)
+        dataset = str(cached_corpus())
     model = load_packaged_model(SUBJECT)
     sae = load_packaged_saes(SUBJECT, [hook])[hook]
     disc = Discriminator(model)
@@ -188,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--explain", type=int, default=40, help="features also given an LLM explanation")
     p.add_argument("--judge", default="gemma-3-270m", help="the second judge ('none' to skip)")
     p.add_argument("--show", type=int, default=10, help="features shown with their top contexts")
-    p.add_argument("--dataset", help="a JSON-lines corpus (default: the real corpus, built into the work dir)")
-    p.add_argument("--work-dir", default=".")
+    p.add_argument("--dataset", help="a JSON-lines corpus (default: the real corpus, built once into the user cache)")
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -198,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 
     out = run(args.features, args.seed, args.hook, args.max_tokens, None if args.judge == "none" else args.judge,
-              args.show, args.dataset, args.work_dir, args.explain, args.examples, save)
+              args.show, args.dataset, explain=args.explain, examples_per_feature=args.examples, save=save)
     save(out)
     print(json.dumps({k: out[k] for k in ("n_labeled", "weak_fraction", "timings", "judges")}, indent=1))  # noqa: T201
     return 0
