@@ -89,6 +89,7 @@ def train_sae_set(spec: SAESet, out_dir: str | Path, work_dir: str | Path, corpu
     `out_dir/training_report.json`; returns the report. The model pass is cached in `work_dir`, so a run
     that stops during training resumes without reading the corpus again."""
     import torch
+    from sae_lens import SAE
 
     from sae_gd_labeler.data.real_corpus import build_corpus
     from sae_gd_labeler.models import load_packaged_model
@@ -126,8 +127,6 @@ def train_sae_set(spec: SAESet, out_dir: str | Path, work_dir: str | Path, corpu
             sae = train_topk_sae(rows[:n_train], metadata, spec.training, tmp)
         seconds = time.perf_counter() - t0
         _save_bfloat16(sae, out_dir / hook)
-        from sae_lens import SAE
-
         shipped = SAE.load_from_disk(out_dir / hook, device="cpu", dtype="float32")  # measured as shipped
         report["saes"][hook] = {"train_seconds": round(seconds, 1), **sae_quality(shipped, rows[n_train:])}
         log.info("%s: %s", hook, report["saes"][hook])
@@ -142,7 +141,8 @@ def _train_rows(rows, spec: SAESet) -> int:
 
 
 def _save_bfloat16(sae, out_dir: Path) -> None:
-    """Save `sae` with bfloat16 weights (half the bytes; labeling loads them back as float32), atomically."""
+    """Save `sae` with bfloat16 weights (half the bytes; labeling loads them back as float32), atomically.
+    `sae` is converted in place."""
     import torch
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +150,6 @@ def _save_bfloat16(sae, out_dir: Path) -> None:
     sae.to(dtype=torch.bfloat16)
     sae.cfg.dtype = "bfloat16"
     sae.save_model(tmp)
-    sae.to(dtype=torch.float32)
-    sae.cfg.dtype = "float32"
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
