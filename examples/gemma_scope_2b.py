@@ -41,7 +41,7 @@ What it loads and why:
   label-as-answer keeps per feature only [examples x candidates] float32 scores (128 x ~30,000 x 4 B, about
   15 MB) and bounds each forward's logits itself, so 64 features (the auto batch's ceiling) fit an 80 GB GPU
   beside Gemma-2-2B's 5 GB of weights. With `--readout yes_no` each feature keeps the keys and values of its
-  96 training prompts and of a gradient pass (about 1.6 GB in bfloat16): `sae_gd_labeler.memory_budget`
+  96 training prompts and of a gradient pass (about 1.6 GB in bfloat16): `sae_gd_labeler.search.memory_budget`
   gives 17 features for 74 GB free, so 16 there.
 
 The Gemma tokenizer cannot be had offline (Gemma-2's 256,000-token SentencePiece model is only on the hub;
@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import sys
 
-from sae_gd_labeler import release_examples as shared
+from sae_gd_labeler.data import release_examples as shared
 
 RELEASE, SAE_ID, MODEL = "gemma-scope-2b-pt-res-canonical", "layer_12/width_16k/canonical", "gemma-2-2b"
 N_TOKENS, BATCH_FEATURES, DTYPE = 4_000_000, {"answer": 64, "yes_no": 16}, "bfloat16"

@@ -39,7 +39,7 @@ What it loads and why:
 - `--batch-features 64`: the label-as-answer readout keeps per feature only [examples x candidates] float32
   scores (128 x ~30,000 x 4 B, about 15 MB), so 64, the auto batch's ceiling, fits any GPU (an estimate from
   the code's own memory formulas; no GPU figures yet). With `--readout yes_no` a feature keeps its training
-  prompts' keys and values, about 0.75 GB in float32 (`sae_gd_labeler.memory_budget` gives 39 features for
+  prompts' keys and values, about 0.75 GB in float32 (`sae_gd_labeler.search.memory_budget` gives 39 features for
   79 GB free, 19 for 39 GB): 32 there, for an 80 GB GPU (give 16 on 40 GB). A crash loses at most one batch.
 """
 
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import sys
 
-from sae_gd_labeler import release_examples as shared
+from sae_gd_labeler.data import release_examples as shared
 
 RELEASE, SAE_ID = "gpt2-small-res-jb", "blocks.8.hook_resid_pre"
 N_TOKENS, BATCH_FEATURES, DTYPE = 10_000_000, {"answer": 64, "yes_no": 32}, "float32"

@@ -273,8 +273,8 @@ def run_bench_quality(args) -> int:
     if args.model is not None:
         return run_real_bench_quality(args)
     from sae_gd_labeler.bench.quality import as_dicts, run_quality, summarize
-    from sae_gd_labeler.config import LabelerConfig
-    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.readout.discriminator import Discriminator
+    from sae_gd_labeler.search.config import LabelerConfig
     from sae_gd_labeler.toyworld import load_toy_world
 
     world = load_toy_world()
@@ -313,10 +313,10 @@ def run_bench_quality(args) -> int:
 
 def run_real_bench_quality(args) -> int:
     from sae_gd_labeler.bench.real_quality import as_dicts, run_real_quality, summarize_real
-    from sae_gd_labeler.config import LabelerConfig
     from sae_gd_labeler.data.real_categories import load_categories
-    from sae_gd_labeler.discriminator import Discriminator
     from sae_gd_labeler.models import PACKAGED_MODELS, load_packaged_model
+    from sae_gd_labeler.readout.discriminator import Discriminator
+    from sae_gd_labeler.search.config import LabelerConfig
 
     if args.model not in PACKAGED_MODELS:
         raise SystemExit(f"--model {args.model!r}: unknown; valid: {', '.join(PACKAGED_MODELS)}")
@@ -383,7 +383,7 @@ def run_bench(args) -> int:
     import torch
 
     from sae_gd_labeler.bench.run import run_speed_bench
-    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.search.config import LabelerConfig
 
     try:
         projection_config = None if args.projection_config is None else LabelerConfig.from_dict(args.projection_config)

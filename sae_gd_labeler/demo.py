@@ -13,13 +13,13 @@ kept, but not to be believed); the page is the report's feature page (sae_gd_lab
 
 from __future__ import annotations
 
-from sae_gd_labeler.activations import ActivationConfig, collect_activations
-from sae_gd_labeler.config import LabelerConfig
+from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
 from sae_gd_labeler.demo_rows import DemoOutput, choose_features, top_token_texts
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.runs.example_records import TokenTexts
 from sae_gd_labeler.sae_labeling import label_features
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.labeler import label_examples
 from sae_gd_labeler.toyworld import load_toy_world
 
 # (feature name, category, negatives) as in the seed paper's experiments

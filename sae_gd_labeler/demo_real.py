@@ -36,11 +36,11 @@ def real_demo(model_name: str, n_sae_features: int = 6, max_tokens: int = DEMO_T
     labeling: ValueError for a name not in REAL_DEMOS, models.PackagedModelNotInstalled when the model's
     package is missing, FileNotFoundError when the SAE's files or the corpus's Debian packages are.
     """
-    from sae_gd_labeler.config import LabelerConfig
     from sae_gd_labeler.data.real_corpus import cached_corpus
     from sae_gd_labeler.demo_rows import DemoOutput
-    from sae_gd_labeler.discriminator import Discriminator
     from sae_gd_labeler.models import load_packaged_model
+    from sae_gd_labeler.readout.discriminator import Discriminator
+    from sae_gd_labeler.search.config import LabelerConfig
 
     hook = _demo_hook(model_name)
     model = load_packaged_model(model_name)  # first: a missing package fails here, with the install command
@@ -81,7 +81,7 @@ def _demo_hook(model_name: str) -> str:
 
 def _add_synthetic(out, disc, config, n_examples: int) -> None:
     from sae_gd_labeler.data.real_synthetic import synthetic_features
-    from sae_gd_labeler.labeler import label_examples
+    from sae_gd_labeler.search.labeler import label_examples
 
     features = synthetic_features(n=n_examples, seed=config.seed)
     labels = label_examples({name: f.examples for name, f in features.items()}, disc, config)
@@ -92,7 +92,7 @@ def _add_synthetic(out, disc, config, n_examples: int) -> None:
 def _add_sae_features(out, sae, model, disc, dataset, config, n_features: int, max_tokens: int) -> None:
     """Choose the features from one pass over `max_tokens` tokens, then label them with label_features over
     the same tokens (the same records: a feature's samples do not depend on which others are read)."""
-    from sae_gd_labeler.activations import ActivationConfig, collect_activations
+    from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
     from sae_gd_labeler.demo_rows import choose_features, top_token_texts
     from sae_gd_labeler.runs.example_records import TokenTexts
     from sae_gd_labeler.sae_labeling import label_features

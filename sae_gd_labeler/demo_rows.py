@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.report import FeatureData, report_html
 
 N_TOP_CONTEXTS = 5  # per row; the page shows all the records hold

@@ -15,16 +15,16 @@ from typing import Any
 
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.activations import ActivationConfig, FeatureRecord, collect_activations
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.data.activations import ActivationConfig, FeatureRecord, collect_activations
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.data.sampling import FeatureExamples, SamplingConfig, sample_examples
 from sae_gd_labeler.models.defaults import default_example_fn
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.runs.progress import RunProgress
-from sae_gd_labeler.sampling import FeatureExamples, SamplingConfig, sample_examples
 from sae_gd_labeler.scoring.baselines import add_baselines
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.labeler import label_examples
+from sae_gd_labeler.search.result import FeatureLabel
 
 PROGRESS_BATCH = 64  # with progress=True, features labeled together between two updates of the display
 

@@ -5,8 +5,8 @@ import tracemalloc
 import pytest
 import torch
 
-from sae_gd_labeler.activations import ActivationConfig, collect_activations, feature_encoder
-from sae_gd_labeler.corpus import iter_token_batches
+from sae_gd_labeler.data.activations import ActivationConfig, collect_activations, feature_encoder
+from sae_gd_labeler.data.corpus import iter_token_batches
 from tests.builders import SAE_ARCHITECTURES, hook_activations, random_corpus, random_sae, random_texts, tiny_model
 
 HOOK = "blocks.1.hook_resid_post"

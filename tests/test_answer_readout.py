@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, label_examples
-from sae_gd_labeler.calibration import fit_calibration
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.search.calibration import fit_calibration
 from tests.builders import ARCHITECTURES, WORDS, tiny_model
 
 EXTRA = ("word", ":", "category", "is", "a", "n/a", "?", "yes", "no")
@@ -145,8 +145,8 @@ def test_exhaustive_labeler_returns_the_lowest_exact_loss_label():
     config = LabelerConfig(heldout_fraction=0.2, examples_per_feature=200)
     label = label_examples({"f": examples}, disc, config)["f"]
     assert label.labeled and label.calibration is not None and math.isfinite(label.metrics["auroc"])
-    from sae_gd_labeler.labeler import split_examples
-    from sae_gd_labeler.vocab import candidate_token_ids
+    from sae_gd_labeler.readout.vocab import candidate_token_ids
+    from sae_gd_labeler.search.labeler import split_examples
     data = split_examples("f", examples, config.replace(readout="answer"))
     cand = candidate_token_ids(disc, "words")
     target = torch.tensor([ex.activation for ex in data.train])

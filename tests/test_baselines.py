@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from sae_gd_labeler import Discriminator, LabelerConfig, label_features
-from sae_gd_labeler.activations import FeatureRecord, Occurrences, collect_activations
-from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.sampling import sample_examples
+from sae_gd_labeler.data.activations import FeatureRecord, Occurrences, collect_activations
+from sae_gd_labeler.data.sampling import sample_examples
 from sae_gd_labeler.scoring.baselines import most_frequent_token, output_projection_tokens
+from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.scoring.text_score import labeler_split
 from sae_gd_labeler.toyworld import load_toy_world
 from tests.builders import random_sae, tiny_model

@@ -9,8 +9,8 @@ from sae_gd_labeler import LabelerConfig
 from sae_gd_labeler.bench.run import known_peak_tflops
 from sae_gd_labeler.bench.speed import engine_speedup, step_flops
 from sae_gd_labeler.bench.synthetic import PAPER_STYLE, TEMPLATE_WORDS, random_feature, synthetic_words
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
 from tests.builders import tiny_model
 
 

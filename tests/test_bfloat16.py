@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, PromptTemplate
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
-from sae_gd_labeler.labeler import label_examples
-from sae_gd_labeler.soft_search import soft_loss
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.search.labeler import label_examples
+from sae_gd_labeler.search.soft_search import soft_loss
 from tests.builders import WORDS, tiny_model
 
 TEMPLATE = PromptTemplate("{context} . is {token} a {label} ? answer :", " yes", " no")

@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from sae_gd_labeler.cause_readout import CauseScorer, CauseTemplate
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.cause_readout import CauseScorer, CauseTemplate
 from tests.builders import ARCHITECTURES, WORDS, tiny_model
 
 EXTRA = ("category", "text", "word", "thing", ":", ".")

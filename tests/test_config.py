@@ -1,7 +1,7 @@
 import pytest
 
 from sae_gd_labeler import FeatureLabel, LabelerConfig
-from sae_gd_labeler.result import Candidate
+from sae_gd_labeler.search.result import Candidate
 
 
 @pytest.mark.parametrize("field, value, match", [

@@ -6,7 +6,7 @@ import datasets
 import pytest
 import torch
 
-from sae_gd_labeler.corpus import iter_token_batches
+from sae_gd_labeler.data.corpus import iter_token_batches
 from sae_gd_labeler.toyworld.tokenizer import word_level_tokenizer
 from tests.builders import WORDS, random_texts
 

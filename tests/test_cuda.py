@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sae_gd_labeler import LabelerConfig, label_examples
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
-from sae_gd_labeler.soft_search import soft_loss
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.search.soft_search import soft_loss
 from tests.builders import WORDS, tiny_model
 from tests.test_bfloat16 import EXAMPLES, EXTRA, TEMPLATE
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.demo_rows import feature_row, synthetic_record
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.search.result import Candidate, FeatureLabel
 
 
 def test_a_synthetic_feature_shows_its_positives_as_contexts():

@@ -30,7 +30,7 @@ def test_an_unknown_model_is_refused_with_the_valid_names_before_anything_loads(
 
 
 def test_a_missing_model_package_gives_the_install_command(tmp_path, capsys, monkeypatch):
-    import sae_gd_labeler.discriminator  # noqa: F401  (torch and transformers imported before find_spec is faked)
+    import sae_gd_labeler.readout.discriminator  # noqa: F401  (torch and transformers imported before find_spec is faked)
     from sae_gd_labeler.models import PACKAGED_MODELS
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda *args, **kwargs: None)

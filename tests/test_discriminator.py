@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, PromptTemplate
-from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.readout.discriminator import Discriminator
 from tests.builders import ARCHITECTURES, WORDS, tiny_model
 
 TEMPLATE = PromptTemplate("{context} . is {token} a {label} ? answer :", " yes", " no")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sae_gd_labeler import LabelerConfig
-from sae_gd_labeler.result import STATUSES
+from sae_gd_labeler.search.result import STATUSES
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 QUICK = LabelerConfig(restarts=2, discrete_max_iters=4, start_probes=16)
@@ -157,7 +157,7 @@ def test_a_release_example_refuses_a_bad_feature_spec_before_loading_anything(tm
 
 def test_the_smoke_corpus_is_the_toy_worlds_where_wordnet_is_not_installed(monkeypatch):
     import sae_gd_labeler.data.wordnet as wordnet
-    from sae_gd_labeler.release_examples import smoke_corpus
+    from sae_gd_labeler.data.release_examples import smoke_corpus
 
     def missing(path=None):
         raise FileNotFoundError("no WordNet here")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sae_gd_labeler import Discriminator, Example
-from sae_gd_labeler.activations import FeatureRecord, Occurrences
+from sae_gd_labeler.data.activations import FeatureRecord, Occurrences
 from sae_gd_labeler.scoring import explainer, score_text_labels
 from sae_gd_labeler.scoring.explainer import (
     DELPHI_FEW_SHOT,

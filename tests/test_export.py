@@ -17,7 +17,7 @@ from sae_gd_labeler.export import FORMATS, ExportError, export_run
 from sae_gd_labeler.export import common as export_common
 from sae_gd_labeler.export.delphi import explanation_bytes
 from sae_gd_labeler.export.neuronpedia import layer_from_hook
-from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.search.result import Candidate, FeatureLabel
 
 HOOK = "blocks.6.hook_resid_pre"
 # labels that break naive writers: separators, quotes, line breaks, escapes, non-ASCII, leading space
@@ -274,7 +274,7 @@ def test_export_imports_no_torch():
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """A real bulk run on the toy world's SAE: a few features, a short corpus."""
-    from sae_gd_labeler.activations import ActivationConfig
+    from sae_gd_labeler.data.activations import ActivationConfig
     from sae_gd_labeler.runs.bulk import label_run
     from sae_gd_labeler.runs.feature_spec import parse_feature_spec
     from sae_gd_labeler.runs.run_dir import FORMAT_VERSION, RunDirectory

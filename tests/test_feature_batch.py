@@ -4,11 +4,11 @@ independent per-pair computation."""
 import pytest
 import torch
 
-from sae_gd_labeler.discrete_search import discrete_search, starts
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
-from sae_gd_labeler.labeler import split_examples
-from sae_gd_labeler.objective import prediction_loss
-from sae_gd_labeler.vocab import candidate_token_ids
+from sae_gd_labeler.readout.vocab import candidate_token_ids
+from sae_gd_labeler.search.discrete_search import discrete_search, starts
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.search.labeler import split_examples
+from sae_gd_labeler.search.objective import prediction_loss
 from tests.test_labeler import FAST, FEATURES, disc  # noqa: F401  (disc is a fixture)
 
 
@@ -95,7 +95,7 @@ def test_step_loss_and_its_gradient_equal_each_label_scored_alone(disc, readout)
 
 
 def test_float32_rows_equals_plain_indexing_across_chunks():
-    from sae_gd_labeler.feature_batch import float32_rows
+    from sae_gd_labeler.search.feature_batch import float32_rows
 
     weight = torch.randn(50, 8).to(torch.bfloat16)
     ids = torch.tensor([4, 0, 49, 7, 7, 13, 2])

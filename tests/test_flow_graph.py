@@ -10,7 +10,7 @@ from sae_gd_labeler.flow.export import to_attribution_graph, write_attribution_g
 from sae_gd_labeler.flow.graph import flow_graph, residual_chain
 from sae_gd_labeler.flow.planted import permuted_copy, planted_sae, random_directions
 from sae_gd_labeler.flow.plot import plot_flow_graph
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.search.result import FeatureLabel
 
 D_IN, D_SAE, START = 1024, 64, 17
 

@@ -201,8 +201,8 @@ def test_the_sae_s_own_model_is_loaded_with_its_metadata_s_arguments(monkeypatch
     from sae_lens import SAE
     from transformer_lens import HookedTransformer
 
+    from sae_gd_labeler.readout.template import AnswerTemplate
     from sae_gd_labeler.runs import sources
-    from sae_gd_labeler.template import AnswerTemplate
     from sae_gd_labeler.toyworld import load_toy_world
 
     calls = []
@@ -218,7 +218,7 @@ def test_the_sae_s_own_model_is_loaded_with_its_metadata_s_arguments(monkeypatch
     sae.cfg.metadata.model_name = "gpt2"
     sae.cfg.metadata.model_from_pretrained_kwargs = {"center_writing_weights": True}
     args = argparse.Namespace(model=None, discriminator=None, dataset=str(corpus), device="cpu", dtype=None)
-    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.search.config import LabelerConfig
 
     built = sources.hub_sources(args, sae, {}, LabelerConfig(readout="answer"))
     assert calls == [("gpt2", {"device": "cpu", "dtype": torch.float32, "center_writing_weights": True})]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from sae_gd_labeler import LabelerConfig, PromptTemplate, label_features
-from sae_gd_labeler.activations import ActivationConfig
-from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.data.activations import ActivationConfig
+from sae_gd_labeler.readout.discriminator import Discriminator
 from tests.builders import WORDS, random_sae, random_texts, tiny_model
 
 TEMPLATE = PromptTemplate("{context} . is {token} a {label} ? answer :", " yes", " no")

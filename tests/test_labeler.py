@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, PromptTemplate
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.labeler import label_examples
 from tests.builders import WORDS, tiny_model
 
 TEMPLATE = PromptTemplate("{context} . is {token} a {label} ? answer :", " yes", " no")

@@ -7,11 +7,11 @@ import torch
 
 from sae_gd_labeler import Discriminator, LabelerConfig, label_examples
 from sae_gd_labeler.bench.large_vocab import run_large_vocab, summarize, with_distractors
-from sae_gd_labeler.discrete_search import guide, standardized
-from sae_gd_labeler.feature_batch import FeatureBatch
-from sae_gd_labeler.labeler import split_examples
+from sae_gd_labeler.readout.vocab import candidate_token_ids
+from sae_gd_labeler.search.discrete_search import guide, standardized
+from sae_gd_labeler.search.feature_batch import FeatureBatch
+from sae_gd_labeler.search.labeler import split_examples
 from sae_gd_labeler.toyworld import load_toy_world
-from sae_gd_labeler.vocab import candidate_token_ids
 
 # with 5,000 distractors the search as it was (gradient-only proposals) missed reptile (seeds 0, 1) and
 # fruit (seed 1): every start and proposal was a distractor

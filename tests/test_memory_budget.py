@@ -1,7 +1,7 @@
 """feature_batch_size="auto": the batch is sized from the cached prefixes' bytes and the free memory."""
 
-from sae_gd_labeler.labeler import label_examples
-from sae_gd_labeler.memory_budget import MAX_AUTO_BATCH, MEMORY_FRACTION, auto_feature_batch_size, kv_bytes
+from sae_gd_labeler.search.labeler import label_examples
+from sae_gd_labeler.search.memory_budget import MAX_AUTO_BATCH, MEMORY_FRACTION, auto_feature_batch_size, kv_bytes
 from tests.test_feature_batch import FAST, FEATURES, make_batch
 from tests.test_labeler import disc  # noqa: F401  (fixture)
 

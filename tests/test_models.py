@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, PromptTemplate
-from sae_gd_labeler.discriminator import Discriminator
 from sae_gd_labeler.models import PACKAGED_MODELS, PackagedModelNotInstalled, load_packaged_model, packaged
 from sae_gd_labeler.models.packaged import load_gguf_transformers, locate_gguf
-from sae_gd_labeler.template import AnswerTemplate
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import AnswerTemplate
 
 SMOL, GEMMA = "smollm2-135m-instruct", "gemma-3-270m"
 SENTENCES = [

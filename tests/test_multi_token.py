@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, PromptTemplate, label_examples
-from sae_gd_labeler.answer_search import label_score, target_of
 from sae_gd_labeler.bench.planted_labels import planted_feature
-from sae_gd_labeler.calibration import fit_calibration
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureBatch
-from sae_gd_labeler.label_length import balanced_mean, paired_excess
-from sae_gd_labeler.labeler import split_examples
-from sae_gd_labeler.objective import prediction_loss
-from sae_gd_labeler.soft_search import soft_loss
-from sae_gd_labeler.vocab import candidate_token_ids, round_trips
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.vocab import candidate_token_ids, round_trips
+from sae_gd_labeler.search.answer_search import label_score, target_of
+from sae_gd_labeler.search.calibration import fit_calibration
+from sae_gd_labeler.search.feature_batch import FeatureBatch
+from sae_gd_labeler.search.label_length import balanced_mean, paired_excess
+from sae_gd_labeler.search.labeler import split_examples
+from sae_gd_labeler.search.objective import prediction_loss
+from sae_gd_labeler.search.soft_search import soft_loss
 from tests.builders import ARCHITECTURES, WORDS, tiny_model
 from tests.test_answer_readout import CONTEXT_TEMPLATE, EXAMPLES
 from tests.test_labeler import FAST, FEATURES

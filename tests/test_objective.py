@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sae_gd_labeler.objective import (
+from sae_gd_labeler.search.objective import (
     entropy,
     entropy_weight_at,
     kl_to_prior,

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from sae_gd_labeler.bench import readout_accuracy as bench
-from sae_gd_labeler.cause_readout import CauseScorer, CauseTemplate
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.cause_readout import CauseScorer, CauseTemplate
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
 from tests.builders import WORDS, tiny_model
 
 EXTRA = ("word", ":", "category", "is", "a", "n/a", "?", "yes", "no", "answer", ".", "thing")

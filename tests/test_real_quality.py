@@ -7,8 +7,8 @@ import pytest
 from sae_gd_labeler import Example, LabelerConfig
 from sae_gd_labeler.bench.real_quality import run_features, summarize_real
 from sae_gd_labeler.cli import main
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.template import AnswerTemplate
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import AnswerTemplate
 from tests.builders import WORDS, tiny_model
 
 TEMPLATE = AnswerTemplate("word : cat category : animal word : {token} category : {label}", neutral="n/a")

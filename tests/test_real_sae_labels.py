@@ -2,10 +2,10 @@
 
 import pytest
 
-from sae_gd_labeler.activations import ActivationConfig, collect_activations
 from sae_gd_labeler.bench.real_sae_labels import pick_features, summarize, top_contexts
+from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
+from sae_gd_labeler.data.sampling import FeatureExamples
 from sae_gd_labeler.runs.example_records import TokenTexts
-from sae_gd_labeler.sampling import FeatureExamples
 from tests.builders import random_corpus, random_sae, tiny_model
 
 

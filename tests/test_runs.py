@@ -117,7 +117,7 @@ def test_shards_merge_into_one_file_each_feature_once(tmp_path):
 
 
 def test_a_bare_integer_as_feature_ids_is_refused_with_both_readings():
-    from sae_gd_labeler.activations import _check_feature_ids
+    from sae_gd_labeler.data.activations import _check_feature_ids
 
     with pytest.raises(ValueError, match=r"give \[12\] for feature 12 alone or range\(12\)"):
         _check_feature_ids(12, 100)
@@ -139,9 +139,9 @@ def test_a_context_s_token_texts_join_into_the_text_the_tokenizer_decodes():
 
 
 def test_a_labels_jsonl_line_reads_back_as_the_feature_label(tmp_path):
-    from sae_gd_labeler.config import LabelerConfig
-    from sae_gd_labeler.result import Candidate, FeatureLabel
     from sae_gd_labeler.runs.bulk import label_record
+    from sae_gd_labeler.search.config import LabelerConfig
+    from sae_gd_labeler.search.result import Candidate, FeatureLabel
 
     label = FeatureLabel(7, "dog", (3,), [Candidate("dog", (3,), 0.5)], {"balanced_accuracy": 0.6, "auroc": 0.55},
                          status="weak")

@@ -22,7 +22,7 @@ def test_the_cache_holds_every_hook_at_every_position_but_the_first_and_special_
     settings = CacheSettings(HOOKS, context_size=16, n_tokens=16 * 12, corpus="random texts")
     acts = cache_activations(model, texts, tmp_path / "cache", settings, batch_size=5)
 
-    from sae_gd_labeler.corpus import iter_token_batches
+    from sae_gd_labeler.data.corpus import iter_token_batches
 
     tokens = torch.cat(list(iter_token_batches(texts, model.tokenizer, 16, 5, max_tokens=16 * 12)))  # [12, 16]
     keep = ~torch.isin(tokens, torch.tensor(model.tokenizer.all_special_ids))
@@ -97,11 +97,11 @@ def test_a_tiny_sae_trained_on_smollm2_over_the_real_corpus_gets_labels_end_to_e
     """The whole path at a small scale: the real corpus, one model pass, sae_lens training, label_features with
     SmolLM2 as subject and discriminator (its default readout), position 0 never an example."""
     from sae_gd_labeler import label_features
-    from sae_gd_labeler.activations import ActivationConfig
-    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.data.activations import ActivationConfig
     from sae_gd_labeler.data.real_corpus import build_corpus
     from sae_gd_labeler.data.wordnet import find_wordnet
     from sae_gd_labeler.saes.packaged import SAESet, train_sae_set
+    from sae_gd_labeler.search.config import LabelerConfig
 
     try:
         find_wordnet()
@@ -147,8 +147,8 @@ def test_shipped_saes_are_a_release_of_the_label_command_with_their_ids_checked(
 
 
 def test_the_real_corpus_name_reads_the_corpus_built_once_into_the_cache(tmp_path, monkeypatch):
-    from sae_gd_labeler.corpus import iter_token_batches
     from sae_gd_labeler.data import real_corpus
+    from sae_gd_labeler.data.corpus import iter_token_batches
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     built = []

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from sae_gd_labeler.activations import ActivationConfig, FeatureRecord, Occurrences, collect_activations
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.example import check_examples
-from sae_gd_labeler.sampling import SamplingConfig, sample_examples
+from sae_gd_labeler.data.activations import ActivationConfig, FeatureRecord, Occurrences, collect_activations
+from sae_gd_labeler.data.example import check_examples
+from sae_gd_labeler.data.sampling import SamplingConfig, sample_examples
+from sae_gd_labeler.search.config import LabelerConfig
 from tests.builders import random_corpus, random_sae, random_texts, tiny_model
 
 HOOK = "blocks.1.hook_resid_post"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from sae_gd_labeler.result import FeatureLabel
 from sae_gd_labeler.scoring.label_files import read_label_file
+from sae_gd_labeler.search.result import FeatureLabel
 
 
 def write(tmp_path, text, name="labels.json"):

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from sae_gd_labeler import Discriminator, Example, LabelerConfig, label_examples
-from sae_gd_labeler.calibration import fit_calibration
-from sae_gd_labeler.metrics import classification_metrics
+from sae_gd_labeler.readout.vocab import candidate_token_ids
+from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.scoring.text_score import labeler_split, score_label_sets, score_text_labels
+from sae_gd_labeler.search.calibration import fit_calibration
 from sae_gd_labeler.toyworld import load_toy_world
-from sae_gd_labeler.vocab import candidate_token_ids
 from tests.builders import WORDS, tiny_model
 from tests.test_answer_readout import EXTRA, TEMPLATE
 
@@ -109,8 +109,8 @@ def test_answer_readout_multi_token_label_is_calibrated_on_train(answer_setup):
 def test_label_sets_read_together_equal_each_label_alone(answer_setup):
     """Several sets at once (one-token labels from one read of each example) against text_label_metrics,
     which scores one label by its own forward passes."""
-    from sae_gd_labeler.answer_search import text_label_metrics
-    from sae_gd_labeler.feature_batch import FeatureData
+    from sae_gd_labeler.search.answer_search import text_label_metrics
+    from sae_gd_labeler.search.feature_batch import FeatureData
 
     disc, examples, config, _ = answer_setup
     split = labeler_split(examples, config.replace(readout="answer"))

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from sae_gd_labeler import Discriminator, LabelerConfig, label_examples
-from sae_gd_labeler.discrete_search import PATIENCE
-from sae_gd_labeler.feature_batch import FeatureBatch
-from sae_gd_labeler.labeler import split_examples
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.readout.vocab import candidate_token_ids
+from sae_gd_labeler.search.discrete_search import PATIENCE
+from sae_gd_labeler.search.feature_batch import FeatureBatch
+from sae_gd_labeler.search.labeler import split_examples
+from sae_gd_labeler.search.result import FeatureLabel
 from sae_gd_labeler.toyworld import load_toy_world
-from sae_gd_labeler.vocab import candidate_token_ids
 
 CONFIG = LabelerConfig(restarts=3, discrete_max_iters=6, seed=2)
 

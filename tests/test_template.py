@@ -1,7 +1,7 @@
 import pytest
 
 from sae_gd_labeler import Example, PromptTemplate
-from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.readout.discriminator import Discriminator
 from tests.builders import WORDS, tiny_model
 
 TEMPLATE_WORDS = ("Question", "Answer", "Yes", "No", "in", "text", "above", "an", "example", "of", "yes", "no")

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 import torch
 
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.toyworld import ToyWorld, load_toy_world
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.accuracy import label_sweep_margins

@@ -16,9 +16,9 @@ from sae_gd_labeler.data.english_words import (
     inflections,
     write_english_words,
 )
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.template import PromptTemplate
-from sae_gd_labeler.vocab import auto_vocab, candidate_token_ids
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import PromptTemplate
+from sae_gd_labeler.readout.vocab import auto_vocab, candidate_token_ids
 from tests.builders import tiny_config, tiny_model
 
 TEMPLATE = PromptTemplate("{context} is {token} a {label}?", " Yes", " No")

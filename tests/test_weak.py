@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sae_gd_labeler import Discriminator, LabelerConfig, label_examples
-from sae_gd_labeler.labeler import split_examples
-from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.result import STATUSES, Candidate, FeatureLabel
+from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.scoring.weak import apply_weak_rule, label_weak_reason, weak_reason
+from sae_gd_labeler.search.labeler import split_examples
+from sae_gd_labeler.search.result import STATUSES, Candidate, FeatureLabel
 from sae_gd_labeler.toyworld import load_toy_world
 
 CFG = LabelerConfig(weak_threshold=0.7, weak_auroc_margin=0.05)  # not the defaults, to see each rule act

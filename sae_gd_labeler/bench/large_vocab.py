@@ -27,14 +27,14 @@ from rich.table import Table
 from transformer_lens import HookedTransformer
 
 from sae_gd_labeler.bench.quality import labeled_seeds
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureBatch
-from sae_gd_labeler.labeler import split_examples
-from sae_gd_labeler.objective import prediction_loss
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.vocab import candidate_token_ids
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureBatch
+from sae_gd_labeler.search.labeler import split_examples
+from sae_gd_labeler.search.objective import prediction_loss
 from sae_gd_labeler.toyworld.discriminator import model_config
 from sae_gd_labeler.toyworld.tokenizer import word_level_tokenizer
-from sae_gd_labeler.vocab import candidate_token_ids
 
 DISTRACTORS = 50_000
 

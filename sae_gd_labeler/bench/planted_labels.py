@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
 
 # (two-word label, the categories whose sentences the feature reads)
 CASES = (("animal fish", ["fish", "bird"]), ("animal fish", ["animal", "fish"]),

@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
-from sae_gd_labeler.labeler import label_examples, split_examples
-from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.vocab import candidate_token_ids, token_text
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.vocab import candidate_token_ids, token_text
+from sae_gd_labeler.scoring.metrics import classification_metrics
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.search.labeler import label_examples, split_examples
 
 
 @dataclass

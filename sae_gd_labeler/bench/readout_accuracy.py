@@ -65,11 +65,11 @@ import torch
 from torch import Tensor
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.cause_readout import CONTEXT_TEXT, FEW_SHOT_TEXT, ZERO_SHOT_TEXT, CauseScorer, CauseTemplate
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.metrics import auroc
-from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.cause_readout import CONTEXT_TEXT, FEW_SHOT_TEXT, ZERO_SHOT_TEXT, CauseScorer, CauseTemplate
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.scoring.metrics import auroc
 
 Pair = tuple[str, str, bool]  # (word, concept, the word is a member of the concept)
 

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from sae_gd_labeler.bench.memory import PeakMemory
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.labeler import label_examples, split_examples
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.labeler import label_examples, split_examples
 
 HARD_NEGATIVES = 0.5
 
@@ -51,7 +51,7 @@ class RealRun:
 def run_features(disc: Discriminator, features: dict[str, tuple[Sequence[str], list[Example]]], kind: str,
                  seed: int, config: LabelerConfig) -> list[RealRun]:
     """features: name -> (right labels, examples). Labels all of them in one call."""
-    from sae_gd_labeler.answer_search import text_label_metrics
+    from sae_gd_labeler.search.answer_search import text_label_metrics
 
     cfg = config.replace(seed=seed)
     start = time.perf_counter()

@@ -72,18 +72,18 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
     """The benchmark (see the module docstring); `save` is handed the results after every stage."""
     import torch
 
-    from sae_gd_labeler.activations import ActivationConfig, collect_activations
-    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
     from sae_gd_labeler.data.real_corpus import cached_corpus
-    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.data.sampling import sample_examples
     from sae_gd_labeler.models import load_packaged_model
+    from sae_gd_labeler.readout.discriminator import Discriminator
     from sae_gd_labeler.runs.example_records import TokenTexts
     from sae_gd_labeler.sae_labeling import label_sampled
     from sae_gd_labeler.saes import load_packaged_saes
-    from sae_gd_labeler.sampling import sample_examples
     from sae_gd_labeler.scoring.baselines import MOST_FREQUENT, OUTPUT_PROJECTION
     from sae_gd_labeler.scoring.explainer import explain_features
     from sae_gd_labeler.scoring.text_score import labeler_split, score_label_sets
+    from sae_gd_labeler.search.config import LabelerConfig
 
     torch.manual_seed(seed)
     config = LabelerConfig(examples_per_feature=examples_per_feature)

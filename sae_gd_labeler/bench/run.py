@@ -23,12 +23,12 @@ from collections.abc import Callable
 import torch
 
 from sae_gd_labeler.bench.memory import PeakMemory
+from sae_gd_labeler.bench.reference import ReferenceSettings, reference_label
 from sae_gd_labeler.bench.speed import dtype_name, engine_speedup, sync, time_engine
 from sae_gd_labeler.bench.synthetic import random_discriminator, random_feature
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.labeler import label_examples
-from sae_gd_labeler.reference import ReferenceSettings, reference_label
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.labeler import label_examples
 
 GPT2_SMALL_LAYER = 24576  # features in one gpt2-small-res-jb layer
 GEMMA_SCOPE_16K = 16384

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.sae_labeling import label_features
+from sae_gd_labeler.search.config import LabelerConfig
 
 
 @torch.no_grad()

@@ -15,13 +15,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from sae_gd_labeler.bench.memory import PeakMemory
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData
-from sae_gd_labeler.reference import ReferenceSettings, reference_label
-from sae_gd_labeler.soft_search import soft_loss, soft_search
-from sae_gd_labeler.vocab import candidate_token_ids
+from sae_gd_labeler.bench.reference import ReferenceSettings, reference_label
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.vocab import candidate_token_ids
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
+from sae_gd_labeler.search.soft_search import soft_loss, soft_search
 
 
 def sync(device: torch.device | str) -> None:

@@ -12,9 +12,9 @@ import string
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.template import PromptTemplate
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import PromptTemplate
 from sae_gd_labeler.toyworld.tokenizer import SPECIAL_TOKENS, word_level_tokenizer
 
 # The seed paper's question (its label sits mid-question, inside quotes).

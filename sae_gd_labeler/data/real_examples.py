@@ -12,8 +12,8 @@ import random
 import re
 from collections.abc import Sequence
 
+from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.data.real_categories import Taxonomy, load_categories, single_token_words
-from sae_gd_labeler.example import Example
 
 # Neutral frames: the word is the object, so nothing in the frame hints at its category.
 TEMPLATES = (

@@ -17,6 +17,7 @@ import random
 import warnings
 from typing import NamedTuple
 
+from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.data.real_categories import Taxonomy, load_categories, single_token_words
 from sae_gd_labeler.data.real_examples import (
     category_examples,
@@ -27,7 +28,6 @@ from sae_gd_labeler.data.real_examples import (
     stratified,
     word_example,
 )
-from sae_gd_labeler.example import Example
 
 DIGITS = tuple("0123456789")
 NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",

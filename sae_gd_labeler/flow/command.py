@@ -172,10 +172,10 @@ def _load(args, sae_specs):
 
 
 def _label(graph, saes, model, dataset, world, args) -> None:
-    from sae_gd_labeler.activations import ActivationConfig
-    from sae_gd_labeler.config import LabelerConfig
-    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.data.activations import ActivationConfig
     from sae_gd_labeler.flow.labeling import label_flow_graph
+    from sae_gd_labeler.readout.discriminator import Discriminator
+    from sae_gd_labeler.search.config import LabelerConfig
 
     disc = Discriminator(world.model, world.template) if world is not None else None
     label_flow_graph(graph, saes, disc, model=model, dataset=dataset,

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sae_gd_labeler.activations import feature_encoder
-from sae_gd_labeler.corpus import iter_token_batches
+from sae_gd_labeler.data.activations import feature_encoder
+from sae_gd_labeler.data.corpus import iter_token_batches
 from sae_gd_labeler.flow.sites import Site
 
 

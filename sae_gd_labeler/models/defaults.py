@@ -10,7 +10,7 @@ import json
 
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
 
 # cfg.model_name, lower-cased (load_packaged_model and TransformerLens set "SmolLM2-135M-Instruct" and
 # "gemma-3-270m") -> the template of its default readout

@@ -6,7 +6,7 @@ import math
 from html import escape
 from typing import Any
 
-from sae_gd_labeler.result import STATUSES  # the labeler's own words for each status
+from sae_gd_labeler.search.result import STATUSES  # the labeler's own words for each status
 
 METRICS = (("balanced_accuracy", "bal. acc."), ("precision", "precision"), ("recall", "recall"),
            ("f1", "F1"), ("auroc", "AUROC"))

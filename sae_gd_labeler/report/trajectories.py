@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sae_gd_labeler.report.load import FeatureData
 from sae_gd_labeler.report.write import report_html
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.search.result import FeatureLabel
 
 
 def trajectories_html(labels: Sequence[tuple[str, FeatureLabel]]) -> str:

@@ -15,11 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sae_gd_labeler.activations import ActivationConfig, collect_activations
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.data.sampling import SamplingConfig, sample_examples
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.runs.distributed import Ranks, barrier
 from sae_gd_labeler.runs.example_records import TokenTexts, example_record
 from sae_gd_labeler.runs.feature_spec import FeatureSpec
@@ -27,8 +26,9 @@ from sae_gd_labeler.runs.progress import RunProgress
 from sae_gd_labeler.runs.record_cache import RecordCache
 from sae_gd_labeler.runs.run_dir import RunDirectory
 from sae_gd_labeler.sae_labeling import label_sampled
-from sae_gd_labeler.sampling import SamplingConfig, sample_examples
 from sae_gd_labeler.scoring.weak import label_weak_reason
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.result import FeatureLabel
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_FEATURES = 64  # features labeled (and written) together when LabelerConfig does not fix it

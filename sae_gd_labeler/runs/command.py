@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sae_gd_labeler.config import LabelerConfig
 from sae_gd_labeler.runs.feature_spec import FeatureSpec, parse_feature_spec
 from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
+from sae_gd_labeler.search.config import LabelerConfig
 
 # LabelerConfig fields that have a flag of their own with a wider meaning
 OWN_FLAGS = {"seed", "device", "dtype", "feature_batch_size"}
@@ -70,7 +70,7 @@ def add_label_parser(sub) -> None:
                      help="score the most frequent firing token and the output projection (W_dec[i] @ W_U) beside "
                           "every label, on the same held-out examples (default: on)")
     run.add_argument("--no-progress", action="store_true", help="no progress display (logging only)")
-    cfg = p.add_argument_group("LabelerConfig (see sae_gd_labeler.config)")
+    cfg = p.add_argument_group("LabelerConfig (see sae_gd_labeler.search.config)")
     for name, (kind, default, doc) in labeler_fields().items():
         flag = "--" + name.replace("_", "-")
         if kind is bool:
@@ -197,14 +197,14 @@ def run_label(parser, args, console) -> int:
 def _label(args, spec: FeatureSpec, run: RunDirectory, config: LabelerConfig, console) -> int:
     import torch
 
-    from sae_gd_labeler.activations import ActivationConfig
+    from sae_gd_labeler.data.activations import ActivationConfig
+    from sae_gd_labeler.data.sampling import SamplingConfig
     from sae_gd_labeler.models import PackagedModelNotInstalled
     from sae_gd_labeler.runs.bulk import label_run
     from sae_gd_labeler.runs.distributed import close, init_ranks
     from sae_gd_labeler.runs.progress import RunProgress
     from sae_gd_labeler.runs.run_config import build_run_config
     from sae_gd_labeler.runs.sources import check_corpus, hub_sources, load_sae, toy_world_sources
-    from sae_gd_labeler.sampling import SamplingConfig
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ranks = init_ranks(device)

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from sae_gd_labeler.activations import FeatureRecord, Occurrences
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.activations import FeatureRecord, Occurrences
+from sae_gd_labeler.data.example import Example
 
 N_TOP_SHOWN = 16  # highest-activation contexts kept for the pages
 N_QUANTILES, PER_QUANTILE = 4, 3  # the quantile sample: this many bins of the firing activations, each

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from sae_gd_labeler.activations import ActivationRecords, FeatureRecord, Occurrences
+from sae_gd_labeler.data.activations import ActivationRecords, FeatureRecord, Occurrences
 
 SLOTS = ("top", "positives", "negatives", "hard_negatives")
 SCALARS = ("n_tokens", "n_fired", "max_activation", "firing_threshold")

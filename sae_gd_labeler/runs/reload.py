@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.runs.run_dir import RunDirectory, RunDirectoryError
 from sae_gd_labeler.runs.sources import load_model, readout_template
+from sae_gd_labeler.search.config import LabelerConfig
 
 
 def run_discriminator(run: RunDirectory, device: str | None = None):
     """(Discriminator, LabelerConfig) as the run had them: the same model, template, readout and config."""
-    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.readout.discriminator import Discriminator
 
     config = run_config(run)
     labeler = LabelerConfig.from_dict(config["labeler_config"])

@@ -77,7 +77,7 @@ def check_dataset(dataset: str | None) -> None:
 
 
 def looks_local(name: str) -> bool:
-    from sae_gd_labeler.corpus import FILE_BUILDERS
+    from sae_gd_labeler.data.corpus import FILE_BUILDERS
 
     return (name.startswith(("/", ".", "~")) or name.count("/") >= 2 or os.sep in name and os.path.exists(name)
             or Path(name).suffix.lower() in FILE_BUILDERS)
@@ -161,8 +161,8 @@ def hub_sources(args, sae, sae_description: dict[str, Any], config=None) -> Sour
     """The subject model (with the SAE's loading arguments when it is the SAE's own model), the discriminator
     (asked in the template `config.readout` calls for: "answer" -> label-as-answer, "yes_no" / "full_vocab" ->
     the yes / no question, "auto" -> the model's measured default) and the corpus."""
-    from sae_gd_labeler.discriminator import Discriminator
     from sae_gd_labeler.models.defaults import default_example_fn
+    from sae_gd_labeler.readout.discriminator import Discriminator
 
     meta = sae.cfg.metadata
     model_name = args.model or meta.model_name
@@ -189,8 +189,8 @@ def readout_template(model, config):
     """The template for `config.readout`: label-as-answer for "answer"; for "yes_no" / "full_vocab" the model's
     own yes / no question when it has one (the toy world's), else the default question; None for "auto" (the
     model's measured default; see discriminator.default_template)."""
-    from sae_gd_labeler.discriminator import default_template
-    from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+    from sae_gd_labeler.readout.discriminator import default_template
+    from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
 
     readout = "auto" if config is None else config.readout
     if readout == "answer":
@@ -203,7 +203,7 @@ def readout_template(model, config):
 
 def check_corpus(sources: Sources, text_column: str | None) -> None:
     """Read the corpus's first window now: a missing column or an empty file fails before any work."""
-    from sae_gd_labeler.corpus import iter_token_batches
+    from sae_gd_labeler.data.corpus import iter_token_batches
 
     try:
         next(iter_token_batches(sources.dataset, sources.model.tokenizer, context_size=8, batch_size=1,
@@ -214,7 +214,7 @@ def check_corpus(sources: Sources, text_column: str | None) -> None:
 
 def toy_world_sources(args) -> Sources:
     """The shipped world's SAE at a hook, set up as its examples do (its template, one-sentence contexts)."""
-    from sae_gd_labeler.discriminator import Discriminator
+    from sae_gd_labeler.readout.discriminator import Discriminator
     from sae_gd_labeler.toyworld import load_toy_world
 
     world = load_toy_world()

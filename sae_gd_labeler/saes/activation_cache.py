@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sae_gd_labeler.corpus import iter_token_batches
+from sae_gd_labeler.data.corpus import iter_token_batches
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from sae_gd_labeler.activations import FeatureRecord, Occurrences
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.data.activations import FeatureRecord, Occurrences
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.scoring.text_score import labeler_split, score_label_sets
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.result import FeatureLabel
 
 MOST_FREQUENT, OUTPUT_PROJECTION = "most_frequent_token", "output_projection"
 

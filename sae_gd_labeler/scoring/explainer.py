@@ -60,7 +60,7 @@ import torch
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
 
-from sae_gd_labeler.activations import FeatureRecord
+from sae_gd_labeler.data.activations import FeatureRecord
 from sae_gd_labeler.runs.example_records import TokenTexts
 
 HIGHLIGHT_THRESHOLD = 0.3  # delphi's Explainer.threshold, as its pipeline sets it

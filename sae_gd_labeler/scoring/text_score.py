@@ -18,12 +18,12 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.answer_search import one_token_label_metrics, text_label_metrics
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.feature_batch import FeatureData
-from sae_gd_labeler.labeler import (
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.answer_search import one_token_label_metrics, text_label_metrics
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureData
+from sae_gd_labeler.search.labeler import (
     as_discriminator,
     check_placement,
     heldout_answers,

@@ -41,8 +41,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.result import FeatureLabel
 
 CHANCE_AUROC = 0.5  # the uninformative label's AUROC: a score that does not depend on the example
 

@@ -21,11 +21,11 @@ import math
 import torch
 
 from sae_gd_labeler.bench.sae_quality import _firing
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.labeler import label_examples
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.sae_labeling import label_features
 from sae_gd_labeler.scoring.weak import weak_reason
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.labeler import label_examples
 
 RIGHT_F1 = 0.5  # an SAE feature's label is right when its extension and the firing agree this well
 THRESHOLDS = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)

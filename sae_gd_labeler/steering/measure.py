@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from sae_gd_labeler.activations import ActivationConfig, collect_activations
+from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
 
 
 def token_words(model, ids) -> list[str]:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator
 from sae_gd_labeler.toyworld.discriminator import PromptEncoder

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from sae_gd_labeler.template import PromptTemplate
+from sae_gd_labeler.readout.template import PromptTemplate
 
 MODEL_NAME = "sae-gd-labeler-toyworld"
 TEMPLATE = PromptTemplate(text="{context} . question : is {token} a {label} ? answer :", yes=" yes", no=" no")

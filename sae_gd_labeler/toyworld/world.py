@@ -15,8 +15,8 @@ from sae_lens import SAE
 from safetensors.torch import load_file
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.template import PromptTemplate
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.template import PromptTemplate
 from sae_gd_labeler.toyworld.accuracy import membership_accuracy
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator
 from sae_gd_labeler.toyworld.discriminator import PromptEncoder, model_config

@@ -108,7 +108,7 @@ def describe(sae, *, release: str | None, sae_id: str | None, model: str, discri
 
 def labeler_config(args: argparse.Namespace):
     """The command's config (seed, batch size), the answer readout when asked for; small and fast in smoke."""
-    from sae_gd_labeler.config import LabelerConfig
+    from sae_gd_labeler.search.config import LabelerConfig
 
     config = LabelerConfig(seed=args.seed, feature_batch_size=args.batch_features)
     if args.readout == "answer":
@@ -123,7 +123,7 @@ def run_example(args: argparse.Namespace, sources) -> dict[str, Any] | None:
     """An example's whole run: `sources(args)` -> (sae, model, dataset, description), the subject model as its
     own discriminator (label-as-answer unless --readout yes_no), labeled into args.out on every rank."""
     from sae_gd_labeler import Discriminator  # imported after parsing: --help answers at once
-    from sae_gd_labeler.template import AnswerTemplate
+    from sae_gd_labeler.readout.template import AnswerTemplate
 
     with torchrun_ranks(args) as ranks:
         sae, model, dataset, description = sources(args)
@@ -141,14 +141,14 @@ def label_into(args: argparse.Namespace, ranks, sae, *, model, discriminator, da
     """Label args.features of `sae` into args.out as `sae-gd-labeler label` does; the summary on rank 0."""
     from rich.console import Console
 
-    from sae_gd_labeler.activations import ActivationConfig
+    from sae_gd_labeler.data.activations import ActivationConfig
+    from sae_gd_labeler.data.sampling import SamplingConfig
     from sae_gd_labeler.runs.bulk import label_run
     from sae_gd_labeler.runs.command import closing_table
     from sae_gd_labeler.runs.feature_spec import parse_feature_spec
     from sae_gd_labeler.runs.progress import RunProgress
     from sae_gd_labeler.runs.run_config import build_run_config
     from sae_gd_labeler.runs.run_dir import RunDirectory
-    from sae_gd_labeler.sampling import SamplingConfig
 
     spec = parse_feature_spec(args.features)
     spec.resolve(sae.cfg.d_sae)  # ValueError for ids beyond d_sae, before any work
@@ -245,7 +245,7 @@ def random_sae(kind: str, model, hook_name: str, *, d_sae: int, texts: list[str]
     from sae_lens import JumpReLUSAE, JumpReLUSAEConfig, StandardSAE, StandardSAEConfig
     from sae_lens.saes.sae import SAEMetadata
 
-    from sae_gd_labeler.corpus import iter_token_batches
+    from sae_gd_labeler.data.corpus import iter_token_batches
 
     gen = torch.Generator().manual_seed(seed)
     tokens = next(iter_token_batches(texts, model.tokenizer, context_size, batch_size=16))  # [16, ctx]

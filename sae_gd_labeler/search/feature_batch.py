@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.metrics import auroc
-from sae_gd_labeler.objective import prediction_loss, targets_from_activations
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.scoring.metrics import auroc
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.objective import prediction_loss, targets_from_activations
 
 PROBE_EXAMPLES = 16  # rows on which starting tokens are ranked (half positive, half negative)
 

@@ -33,7 +33,7 @@ from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
 from transformer_lens.utilities import apply_softcap
 
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.example import Example
 
 CONTEXT, TOKEN, LABEL = "{context}", "{token}", "{label}"
 

@@ -22,12 +22,12 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import torch
 
-from sae_gd_labeler.answer_search import label_score
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureData
-from sae_gd_labeler.objective import prediction_loss, targets_from_activations
-from sae_gd_labeler.result import FeatureLabel
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.answer_search import label_score
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureData
+from sae_gd_labeler.search.objective import prediction_loss, targets_from_activations
+from sae_gd_labeler.search.result import FeatureLabel
 
 RULE = "one standard error"
 NEGLIGIBLE = 0.01  # nats of held-out loss (a 1% change in the likelihood of the answers) that never matter

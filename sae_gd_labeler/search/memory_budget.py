@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import torch
 
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import LOGIT_BUDGET, Discriminator
-from sae_gd_labeler.feature_batch import FeatureData
+from sae_gd_labeler.readout.discriminator import LOGIT_BUDGET, Discriminator
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureData
 
 MAX_AUTO_BATCH = 64  # beyond this a batch gains little speed and holds its results back longer
 MEMORY_FRACTION = 0.5  # of the free memory; the rest is for activations, the optimiser and the caller

@@ -7,20 +7,20 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from transformer_lens import HookedTransformer
 
-from sae_gd_labeler.answer_beam import label_batch_by_answer_beam
-from sae_gd_labeler.answer_search import label_batch_by_answer
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discrete_search import Label, discrete_search, guide, starts
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.example import Example, check_examples
-from sae_gd_labeler.feature_batch import FeatureBatch, FeatureData, feature_seed
-from sae_gd_labeler.label_length import label_length_results
-from sae_gd_labeler.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
-from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.result import Candidate, FeatureLabel
+from sae_gd_labeler.data.example import Example, check_examples
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.vocab import candidate_token_ids, round_trips, token_text
+from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.scoring.weak import apply_weak_rule
-from sae_gd_labeler.soft_search import soft_search, trajectory
-from sae_gd_labeler.vocab import candidate_token_ids, round_trips, token_text
+from sae_gd_labeler.search.answer_beam import label_batch_by_answer_beam
+from sae_gd_labeler.search.answer_search import label_batch_by_answer
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.discrete_search import Label, discrete_search, guide, starts
+from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData, feature_seed
+from sae_gd_labeler.search.label_length import label_length_results
+from sae_gd_labeler.search.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
+from sae_gd_labeler.search.result import Candidate, FeatureLabel
+from sae_gd_labeler.search.soft_search import soft_search, trajectory
 
 N_REPORTED_CANDIDATES = 10
 

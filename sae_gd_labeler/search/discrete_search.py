@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from sae_gd_labeler.feature_batch import FeatureBatch
+from sae_gd_labeler.search.feature_batch import FeatureBatch
 
 # iterations in a row without a better token after which a restart stops (1: at the first). With 50,000
 # distractors, stopping at the first settled on a filler in 1-2 more runs of 68 (for ~10% more time)

@@ -22,14 +22,14 @@ from collections.abc import Hashable, Sequence
 
 import torch
 
-from sae_gd_labeler.answer_search import N_REPORTED_CANDIDATES, label_score, target_of
-from sae_gd_labeler.calibration import fit_calibration
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.discriminator import Discriminator
-from sae_gd_labeler.feature_batch import FeatureData
-from sae_gd_labeler.metrics import classification_metrics
-from sae_gd_labeler.result import Candidate, FeatureLabel
-from sae_gd_labeler.vocab import round_trips, token_text
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.vocab import round_trips, token_text
+from sae_gd_labeler.scoring.metrics import classification_metrics
+from sae_gd_labeler.search.answer_search import N_REPORTED_CANDIDATES, label_score, target_of
+from sae_gd_labeler.search.calibration import fit_calibration
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureData
+from sae_gd_labeler.search.result import Candidate, FeatureLabel
 
 
 @torch.no_grad()

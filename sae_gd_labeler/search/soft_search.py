@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sae_gd_labeler.feature_batch import FeatureBatch
-from sae_gd_labeler.objective import entropy, entropy_weight_at, kl_to_prior
+from sae_gd_labeler.search.feature_batch import FeatureBatch
+from sae_gd_labeler.search.objective import entropy, entropy_weight_at, kl_to_prior
 
 SNAPSHOT_TOP = 20  # tokens of p kept per restart at each recorded step, for the trajectory figure
 N_SNAPSHOTS = 30

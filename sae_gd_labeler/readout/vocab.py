@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from sae_gd_labeler.config import VOCABS
-from sae_gd_labeler.discriminator import Discriminator
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.config import VOCABS
 
 SUBWORD_VOCAB_SIZE = 10_000  # "auto": a tokenizer this large is a real subword (BPE / unigram) vocabulary
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from sae_gd_labeler.discriminator import Discriminator, PrefixCache
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.objective import entropy
-from sae_gd_labeler.template import CONTEXT, LABEL
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.discriminator import Discriminator, PrefixCache
+from sae_gd_labeler.readout.template import CONTEXT, LABEL
+from sae_gd_labeler.search.objective import entropy
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from sae_gd_labeler.activations import FeatureRecord, Occurrences
-from sae_gd_labeler.config import LabelerConfig
-from sae_gd_labeler.example import Example
+from sae_gd_labeler.data.activations import FeatureRecord, Occurrences
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.search.config import LabelerConfig
 
 
 @dataclass

@@ -24,9 +24,9 @@ from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
 from transformer_lens.utilities import apply_softcap
 
-from sae_gd_labeler.example import Example
-from sae_gd_labeler.shared_prefix import max_blocks, shared_prefix_hooks, shared_prefix_supported
-from sae_gd_labeler.template import AnswerTemplate, PromptTemplate
+from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.shared_prefix import max_blocks, shared_prefix_hooks, shared_prefix_supported
+from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
 
 LOGIT_BUDGET = 2**26  # float32 full-vocabulary logits per forward chunk (256 MB): rows = budget // d_vocab
 

@@ -9,7 +9,7 @@ from typing import Any
 
 METHODS = ("discrete", "soft", "hybrid")
 READOUTS = ("auto", "yes_no", "full_vocab", "answer")
-VOCABS = ("auto", "words", "dictionary", "all")  # see sae_gd_labeler.vocab.candidate_token_ids
+VOCABS = ("auto", "words", "dictionary", "all")  # see sae_gd_labeler.readout.vocab.candidate_token_ids
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -30,7 +30,7 @@ class LabelerConfig:
     soft candidates and from the discrete starts (2 x `restarts`); the "answer" readout scores every first
     token exhaustively and grows the best `answer_beam` labels a token at a time. `label_tokens="auto"`
     labels with every K up to `max_label_tokens` and keeps the shortest label that is not meaningfully worse
-    on held-out examples (see sae_gd_labeler.label_length).
+    on held-out examples (see sae_gd_labeler.search.label_length).
     """
 
     # -- search --------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ class LabelerConfig:
     # " desp" too); "dictionary": of those, English words (WordNet list) and words of non-Latin scripts;
     # "auto": "dictionary" for tokenizers of >= 10,000 tokens (real subword vocabularies), else "words"
     # (word-level toy tokenizers, whose words need not be English); "all": every non-special token;
-    # or an explicit sequence of words / token ids (see sae_gd_labeler.vocab.candidate_token_ids)
+    # or an explicit sequence of words / token ids (see sae_gd_labeler.readout.vocab.candidate_token_ids)
     candidate_vocab: Any = "auto"
     # -- hardware -------------------------------------------------------------------------------------
     feature_batch_size: int | str = "auto"  # features optimised together; "auto": as many as half the

@@ -30,7 +30,7 @@ import torch
 from sae_lens import GatedSAE, JumpReLUSAE, StandardSAE
 from torch import nn
 
-from sae_gd_labeler.corpus import iter_token_batches
+from sae_gd_labeler.data.corpus import iter_token_batches
 
 _M32 = 0xFFFFFFFF
 _NO_KEY = 1 << 40  # reservoir key of an ineligible token: above every 32-bit hash
