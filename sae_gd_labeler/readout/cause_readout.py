@@ -152,6 +152,7 @@ class CauseScorer:
         scorer.score_text(examples, "animal")                # [N] float32, one per example
         scorer.score_grid(examples, label_embeds=e)          # [Q, N], differentiable in e [Q, K, d_model]
         scorer.scores(examples, label_tokens=t, rows=r)      # [M], label t[m] [K] on example r[m]
+        scorer.pair_scores(examples, l, n, label_tokens=t)   # [P], label t[l[p]] on example n[p]
 
     The head's keys / values and the neutral log-probs are computed once and kept: the model must stay frozen
     (a scorer made before its weights change gives stale scores).
@@ -260,6 +261,24 @@ class CauseScorer:
         embeds = probs.to(self.model.W_E.dtype) @ self.model.W_E  # [K, d_model]
         return self.score_grid(examples, label_embeds=embeds[None], max_rows=max_rows)[0]
 
+    def pair_scores(self, examples: Sequence[Example], label_of: Tensor, example_of: Tensor,
+                    label_tokens: Tensor | None = None, label_embeds: Tensor | None = None,
+                    max_rows: int = 256) -> Tensor:
+        """The cause score of P (label, example) pairs -> [P] float32: label label_of[p] (a row of label_tokens
+        [Q, K] or label_embeds [Q, K, d_model], differentiable) on example example_of[p]. Pairs that share a
+        label share its forward rows, as in `score_grid`, without scoring every label on every example."""
+        labels = self._check_labels(label_tokens, label_embeds)
+        label_of, example_of = torch.as_tensor(label_of).cpu(), torch.as_tensor(example_of).cpu()
+        if label_of.dim() != 1 or label_of.shape != example_of.shape:
+            raise ValueError(f"label_of and example_of must be [P] each, got {tuple(label_of.shape)} and "
+                             f"{tuple(example_of.shape)}")
+        if len(label_of) and (label_of.min() < 0 or label_of.max() >= labels.shape[0]
+                              or example_of.min() < 0 or example_of.max() >= len(examples)):
+            raise ValueError(f"label_of must index the {labels.shape[0]} labels and example_of the "
+                             f"{len(examples)} examples")
+        raw = self._log_probs(examples, labels, label_embeds is not None, label_of, example_of, max_rows)
+        return raw - self.neutral_log_probs(examples, max_rows)[example_of]
+
     def neutral_log_probs(self, examples: Sequence[Example], max_rows: int = 256) -> Tensor:
         """log P(token | neutral label) per example -> [N] float32 (no gradient); each example runs once
         per scorer, later calls read it from memory."""
@@ -344,7 +363,10 @@ class CauseScorer:
             with self.model.hooks(fwd_hooks=hooks):
                 resid = self.model(tokens, attention_mask=mask, past_kv_cache=self._head_cache(m),
                                    stop_at_layer=self.model.cfg.n_layers)  # [m, W, d_model]
-            log_p = _token_log_probs(self.model, resid[row, pos], target)  # [R]
+            # reads at the same place share one normaliser: all single-token words of a label's row are read
+            # at one position, and its full-vocabulary logsumexp is most of a read's cost
+            place, source = torch.unique(row * width + pos, return_inverse=True)  # [U], [R]
+            log_p = _token_log_probs(self.model, resid[place // width, place % width], target, source)  # [R]
             return torch.zeros(n_pairs, dtype=torch.float32, device=self.device).index_add(0, pair, log_p)
 
     # -- checks ---------------------------------------------------------------------------------------
@@ -389,8 +411,10 @@ class CauseScorer:
         return probs.to(self.device)
 
 
-def _token_log_probs(model: HookedTransformer, resid: Tensor, targets: Tensor, chunk: int = 32768) -> Tensor:
-    """log softmax(unembed(final_norm(resid)))[target] in float32: resid [R, d_model], targets [R] -> [R].
+def _token_log_probs(model: HookedTransformer, resid: Tensor, targets: Tensor, source: Tensor | None = None,
+                     chunk: int = 32768) -> Tensor:
+    """log softmax(unembed(final_norm(resid[source])))[target] in float32: resid [U, d_model], targets [R],
+    source [R] (which row of resid each target is read at; default: row r for target r) -> [R].
 
     A log-prob needs the whole vocabulary's normaliser, but only at the R read positions; the target
     logits read just their own unembedding columns, and the normaliser is a logsumexp over vocabulary
@@ -401,11 +425,12 @@ def _token_log_probs(model: HookedTransformer, resid: Tensor, targets: Tensor, c
     resid = resid.float()
     cap = model.cfg.output_logits_soft_cap
     W_U, b_U = model.W_U, model.b_U  # [d_model, d_vocab], [d_vocab]
-    target = (resid * W_U.index_select(1, targets).T.float()).sum(-1) + b_U.index_select(0, targets).float()  # [R]
+    at = resid if source is None else resid.index_select(0, source)  # [R, d_model]
+    target = (at * W_U.index_select(1, targets).T.float()).sum(-1) + b_U.index_select(0, targets).float()  # [R]
     if W_U.dtype == torch.float32 or W_U.shape[1] <= chunk:
-        lse = torch.logsumexp(apply_softcap(resid @ W_U.float() + b_U.float(), cap), dim=-1)  # [R]
+        lse = torch.logsumexp(apply_softcap(resid @ W_U.float() + b_U.float(), cap), dim=-1)  # [U]
     else:
         parts = [torch.logsumexp(apply_softcap(resid @ W_U[:, s:s + chunk].float() + b_U[s:s + chunk].float(), cap),
                                  dim=-1) for s in range(0, W_U.shape[1], chunk)]
-        lse = torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)  # [R]
-    return apply_softcap(target, cap) - lse
+        lse = torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)  # [U]
+    return apply_softcap(target, cap) - (lse if source is None else lse.index_select(0, source))

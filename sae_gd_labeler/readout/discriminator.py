@@ -2,7 +2,9 @@
 
 Two readouts: the yes / no question ("is <token> an example of <label>?", `PromptTemplate`), read as
 logit(yes) - logit(no); and label-as-answer (`AnswerTemplate`), read as how much more likely the label is
-after the example than after a neutral filler (`answer_score`, `label_slot_log_probs`).
+after the example than after a neutral filler (`answer_score`, `label_slot_log_probs`). A discriminator
+may also hold a `CauseTemplate` (the label-as-cause readout): then it only carries the model, the tokenizer
+and the label slot for the labeler, and `cause` scores (see readout.cause_readout).
 
 A prompt is [BOS] + prefix(context, token) + label + suffix. The prefix depends only on the example, so
 its keys and values are computed once (`cache_prefixes`) and every label is scored by running only the
@@ -25,6 +27,7 @@ from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValue
 from transformer_lens.utilities import apply_softcap
 
 from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.cause_readout import CauseScorer, CauseTemplate
 from sae_gd_labeler.readout.shared_prefix import max_blocks, shared_prefix_hooks, shared_prefix_supported
 from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
 
@@ -66,10 +69,12 @@ class PrefixCache:
 
 
 class Discriminator:
-    """Wraps a `HookedTransformer` (any architecture it supports) and a `PromptTemplate` (yes / no readout)
-    or an `AnswerTemplate` (label-as-answer readout)."""
+    """Wraps a `HookedTransformer` (any architecture it supports) and a `PromptTemplate` (yes / no readout),
+    an `AnswerTemplate` (label-as-answer readout) or a `CauseTemplate` (label-as-cause readout, scored by
+    `cause`)."""
 
-    def __init__(self, model: HookedTransformer, template: PromptTemplate | AnswerTemplate | None = None):
+    def __init__(self, model: HookedTransformer,
+                 template: PromptTemplate | AnswerTemplate | CauseTemplate | None = None):
         if not isinstance(model, HookedTransformer):
             raise ValueError(f"Discriminator needs a transformer_lens HookedTransformer, got {type(model).__name__}")
         tokenizer = model.tokenizer
@@ -83,14 +88,19 @@ class Discriminator:
         self.model = model
         self.tokenizer = tokenizer
         self.template = template if template is not None else default_template(model)
-        self.template.validate(tokenizer)
-        if isinstance(self.template, AnswerTemplate):  # no question: the label itself is the answer
-            self.yes_id, self.no_id = None, None
-        else:
-            self.yes_id, self.no_id = self.template.answer_ids(tokenizer)
-        self.suffix_ids = self._encode(self.template.suffix)
         bos = tokenizer.bos_token_id
         self.bos_ids = [bos] if (bos is not None and model.cfg.default_prepend_bos) else []
+        self._cause: CauseScorer | None = None
+        if isinstance(self.template, CauseTemplate):  # the label comes before the example: no suffix, no answer
+            self.template.validate(tokenizer, self.bos_ids)
+            self.yes_id, self.no_id, self.suffix_ids = None, None, []
+        else:
+            self.template.validate(tokenizer)
+            if isinstance(self.template, AnswerTemplate):  # no question: the label itself is the answer
+                self.yes_id, self.no_id = None, None
+            else:
+                self.yes_id, self.no_id = self.template.answer_ids(tokenizer)
+            self.suffix_ids = self._encode(self.template.suffix)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._id_tensors: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
@@ -119,8 +129,21 @@ class Discriminator:
     # -- basic facts ----------------------------------------------------------------------------------
     @property
     def readout(self) -> str:
-        """The readout the template asks for: "answer" (label-as-answer) or "yes_no"."""
+        """The readout the template asks for: "answer" (label-as-answer), "cause" (label-as-cause) or "yes_no"."""
+        if isinstance(self.template, CauseTemplate):
+            return "cause"
         return "answer" if isinstance(self.template, AnswerTemplate) else "yes_no"
+
+    @property
+    def cause(self) -> CauseScorer:
+        """The label-as-cause scorer of a CauseTemplate discriminator, made once: it keeps the head's keys /
+        values and every example's neutral log-prob, so later batches reuse them (the model must stay frozen)."""
+        if not isinstance(self.template, CauseTemplate):
+            raise ValueError(f"the label-as-cause scorer needs a CauseTemplate; this discriminator has a "
+                             f"{type(self.template).__name__}")
+        if self._cause is None:
+            self._cause = CauseScorer(self.model, self.template)
+        return self._cause
 
     @property
     def device(self) -> torch.device:
@@ -145,6 +168,9 @@ class Discriminator:
         return ids
 
     def prefix_ids(self, examples: Sequence[Example]) -> list[list[int]]:
+        if isinstance(self.template, CauseTemplate):
+            raise ValueError("a CauseTemplate puts the label before the example: there is no example prefix to "
+                             "cache; score with disc.cause (CauseScorer)")
         return [self.bos_ids + self._encode(self.template.prefix(ex.context, ex.token)) for ex in examples]
 
     def _left_pad(self, rows: list[list[int]]) -> tuple[Tensor, Tensor]:
@@ -434,8 +460,10 @@ class Discriminator:
         if len(examples) == 0:
             raise ValueError("yes_no_logit needs at least one example")
         if self.yes_id is None:
-            raise ValueError("this discriminator uses the label-as-answer readout (an AnswerTemplate); score "
-                             "labels with answer_score, or give it a PromptTemplate for yes / no questions")
+            how = "disc.cause.score_text" if self.readout == "cause" else "answer_score"
+            raise ValueError(f"this discriminator uses the label-as-{self.readout} readout (a "
+                             f"{type(self.template).__name__}); score labels with {how}, or give it a "
+                             "PromptTemplate for yes / no questions")
         if isinstance(label, str):
             ids = torch.tensor(self.label_ids(label), device=self.device)
             label_tokens, label_embeds = ids.expand(len(examples), -1), None

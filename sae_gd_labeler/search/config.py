@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 METHODS = ("discrete", "soft", "hybrid")
-READOUTS = ("auto", "yes_no", "full_vocab", "answer")
+READOUTS = ("auto", "yes_no", "full_vocab", "answer", "cause")
 VOCABS = ("auto", "words", "dictionary", "all")  # see sae_gd_labeler.readout.vocab.candidate_token_ids
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -59,7 +59,9 @@ class LabelerConfig:
     # "auto": what the discriminator's template asks for ("answer" for an AnswerTemplate, else "yes_no");
     # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE over the whole vocabulary;
     # "answer": label-as-answer, every one-token candidate scored exactly and calibrated (no search: `method`
-    # and the search settings do not apply)
+    # and the search settings do not apply); "cause": label-as-cause (a CauseTemplate: how much the label, put
+    # before the example, raises the example's word), searched by `method` with calibrated scores, one-token
+    # labels only (see search.cause_batch)
     readout: str = "auto"
     answer_beam: int = 8  # "answer" readout with label_tokens > 1: labels kept while a label grows a token at
     #                       a time (every extension of a kept label is scored exactly; see answer_beam)

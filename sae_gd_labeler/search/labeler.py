@@ -14,6 +14,7 @@ from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.scoring.weak import apply_weak_rule
 from sae_gd_labeler.search.answer_beam import label_batch_by_answer_beam
 from sae_gd_labeler.search.answer_search import label_batch_by_answer
+from sae_gd_labeler.search.cause_batch import CauseBatch, auto_cause_batch_size, check_one_token
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.discrete_search import Label, discrete_search, guide, starts
 from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData, feature_seed
@@ -53,6 +54,8 @@ def label_examples(
     disc = as_discriminator(discriminator)
     check_placement(disc, config)
     config = config.replace(readout=resolve_readout(config, disc))
+    if config.readout == "cause":
+        check_one_token(config)
     for feature, examples in examples_by_feature.items():
         check_examples(feature, examples, config.activation_threshold)
     if heldout is not None:
@@ -72,12 +75,13 @@ def label_examples(
             results[feature] = data
         else:
             ready.append(data)
-    answer = config.readout == "answer"
-    if not answer:
+    answer, cause = config.readout == "answer", config.readout == "cause"
+    if not (answer or cause):  # prefix caches: the readouts that cache example prefixes
         config = config.replace(max_rows_per_forward=rows_per_forward(disc, ready, config))
     size = config.feature_batch_size
     if size == "auto":
-        size = (auto_answer_batch_size if answer else auto_feature_batch_size)(disc, ready, config, len(candidates))
+        auto = auto_answer_batch_size if answer else auto_cause_batch_size if cause else auto_feature_batch_size
+        size = auto(disc, ready, config, len(candidates))
     with disc.frozen():
         for start in range(0, len(ready), size):
             chunk = ready[start:start + size]
@@ -85,6 +89,8 @@ def label_examples(
                 results.update(label_batch_by_answer_beam(disc, chunk, candidates, config))
             elif answer:
                 results.update(label_batch_by_answer(disc, chunk, candidates, config))
+            elif cause:  # the searches, on cause scores (see cause_batch)
+                results.update(label_batch(CauseBatch(disc, chunk, candidates, config)))
             else:
                 results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
     # one place for every readout: a label that should not be believed becomes "weak" (scoring.weak)
@@ -109,10 +115,12 @@ def resolve_readout(config: LabelerConfig, disc: Discriminator) -> str:
     template cannot give is refused."""
     if config.readout == "auto":
         return disc.readout
-    if (config.readout == "answer") != (disc.readout == "answer"):
+    needs = config.readout if config.readout in ("answer", "cause") else "yes_no"
+    if needs != disc.readout:
         raise ValueError(f"LabelerConfig.readout={config.readout!r} does not fit the discriminator's "
-                         f"{type(disc.template).__name__}: the 'answer' readout needs an AnswerTemplate, "
-                         "'yes_no' and 'full_vocab' a PromptTemplate; leave readout='auto' to follow the template")
+                         f"{type(disc.template).__name__}: the 'answer' readout needs an AnswerTemplate, 'cause' "
+                         "a CauseTemplate, 'yes_no' and 'full_vocab' a PromptTemplate; leave readout='auto' to "
+                         "follow the template")
     return config.readout
 
 
@@ -190,7 +198,10 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
         for f in range(n_feat):
             ranked[f], unreadable[f] = _readable_first(batch, ranked[f])
     best = torch.tensor([r[0][1] for r in ranked])  # [F, K] candidate indices of each feature's label
-    metrics = heldout_metrics(batch, best)
+    if isinstance(batch, CauseBatch):  # a likelihood score: each label carries its calibration
+        metrics, calibrations = batch.heldout_metrics(best)
+    else:
+        metrics, calibrations = heldout_metrics(batch, best), [None] * n_feat
 
     results = {}
     for f, data in enumerate(batch.features):
@@ -210,6 +221,7 @@ def label_batch(batch: FeatureBatch) -> dict[Hashable, FeatureLabel]:
             n_negative=len(data.train) - n_pos,
             steps=int(steps[f]),
             trajectory=None if soft is None else _trajectory(batch, soft, f, tuple(best[f].tolist())),
+            calibration=calibrations[f],
             search_history=history,
         )
     return results

@@ -1,0 +1,214 @@
+"""The label-as-cause readout under the labeler's searches: a FeatureBatch whose scores are cause scores.
+
+With a `CauseTemplate` the label comes before the example ("Category: {label}\\nWord: {token}"), so no
+forward scores every candidate at once (as label-as-answer does) and the soft / discrete / hybrid searches
+are used as they are: `CauseBatch` gives them the interface of `FeatureBatch`, scoring with the
+discriminator's `CauseScorer` (`disc.cause`) instead of cached example prefixes.
+
+Loss. A cause score (log P(word | label) - log P(word | neutral label)) has no natural zero, so as for
+label-as-answer each (feature, label) pair gets its own calibration (scale, bias; `calibration.fit_calibration`
+on the rows it is scored on), and the prediction loss is that fit's class-balanced cross-entropy. The
+differentiable `step_loss` is the same loss on the minibatch, with the calibration fitted there and held
+fixed: at the fitted optimum the loss's gradient in the scores is exactly that of the loss with the
+calibration re-fitted (the envelope theorem), so the gradient is the one of the loss the search ranks by.
+
+Naturalness. The label slot is after the template's head, which is the same for every example, so q is
+the discriminator's own next-token guess after the head (before any example): -log q(label) is how readily
+the model names that label as a category in this prompt, the same for every feature. The yes / no
+readout's other signal, the prior contrast (q after positives against q after negatives), does not exist
+here (q never sees an example): it is zero, and the discrete search is guided by the gradient alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.scoring.metrics import classification_metrics
+from sae_gd_labeler.search.calibration import RIDGE, fit_calibration
+from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import (
+    PROBE_EXAMPLES,
+    FeatureBatch,
+    FeatureData,
+    feature_seed,
+    float32_rows,
+    label_rows,
+)
+from sae_gd_labeler.search.memory_budget import MAX_AUTO_BATCH, MEMORY_FRACTION, free_memory_bytes, grad_row_bytes
+from sae_gd_labeler.search.objective import targets_from_activations
+
+
+class CauseBatch(FeatureBatch):
+    """The training data of several features for the label-as-cause readout (one-token labels).
+
+    Rows are indices into `examples` (every feature's training examples, one feature after another), as in
+    FeatureBatch; minibatches, evaluation / screening / probe rows and naturalness are FeatureBatch's own.
+    """
+
+    def __init__(self, discriminator: Discriminator, features: Sequence[FeatureData], candidate_ids: Tensor,
+                 config: LabelerConfig):
+        # FeatureBatch.__init__ is not called: it caches example prefixes, which this readout has none of
+        if discriminator.readout != "cause":
+            raise ValueError(f"CauseBatch needs a discriminator with a CauseTemplate, got a "
+                             f"{type(discriminator.template).__name__}")
+        check_one_token(config)
+        self.disc, self.config, self.features = discriminator, config, list(features)
+        self.scorer = discriminator.cause
+        device = discriminator.device
+        self.candidate_ids = candidate_ids.to(device)  # [C] token ids a label may use
+        self.W_cand = float32_rows(discriminator.W_E.detach(), self.candidate_ids)  # [C, d_model]
+        self.full_vocab = False
+        self.generators = [torch.Generator().manual_seed(feature_seed(config.seed, f.feature)) for f in features]
+        self.examples = [ex for f in self.features for ex in f.train]  # row r is examples[r]
+
+        self.pos_rows, self.neg_rows, targets, start = [], [], [], 0
+        for f in self.features:
+            rows = torch.arange(start, start + len(f.train))
+            acts = torch.tensor([ex.activation for ex in f.train], dtype=torch.float32)
+            positive = acts > config.activation_threshold
+            self.pos_rows.append(rows[positive])
+            self.neg_rows.append(rows[~positive])
+            targets.append(targets_from_activations(acts, config.activation_threshold, config.soft_targets))
+            start += len(f.train)
+        self.targets_host = torch.cat(targets)  # [N]
+        self.positive_host = self.targets_host > 0  # [N]
+        self.targets, self.positive = self.targets_host.to(device), self.positive_host.to(device)
+        # [F, C] -log q(label) is the naturalness; one guess (after the head) serves every feature
+        self.log_q = self._head_log_q().index_select(0, self.candidate_ids)[None].expand(len(self.features), -1)
+        self.prior_contrast = torch.zeros_like(self.log_q)  # [F, C] q never sees an example: no contrast
+        self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
+        halves = [self._halves(rows) for rows in self.eval_rows]
+        self.screen_rows = [h[0] for h in halves]
+        self.confirm_rows = [h[1] for h in halves]
+        self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
+        self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
+
+    @torch.no_grad()
+    def _head_log_q(self) -> Tensor:
+        """The discriminator's next-token log-probs after the template's head: its guess at the label slot,
+        [d_vocab]."""
+        head = torch.tensor([self.scorer.head_ids], device=self.disc.device)  # [1, H]
+        return self.disc.model(head)[0, -1].float().log_softmax(-1)  # [d_vocab]
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def step_loss(self, feature_of_label: Tensor, label_embeds: Tensor, rows: Tensor) -> Tensor:
+        """Calibrated loss of each soft (or one-hot) label on its feature's minibatch (differentiable).
+
+        feature_of_label [L], label_embeds [L, d_model] or [L, 1, d_model], rows [F, B] -> [L].
+        """
+        if label_embeds.dim() == 2:
+            label_embeds = label_embeds[:, None]  # [L, 1, d_model]
+        if label_embeds.shape[1] != 1:
+            check_one_token(self.config.replace(label_tokens=label_embeds.shape[1]))
+        feature = feature_of_label.cpu()
+        rows = rows.cpu()[feature]  # [L, B]: the scorer lays its forward rows out on the host
+        n_labels, b = rows.shape
+        scores = self.scorer.pair_scores(self.examples, torch.arange(n_labels).repeat_interleave(b), rows.reshape(-1),
+                                         label_embeds=label_embeds,
+                                         max_rows=self.config.max_rows_per_forward).view(n_labels, b)  # [L, B]
+        target = self.targets_host[rows]  # [L, B]
+        losses = scores.new_zeros(n_labels)
+        for f in feature.unique().tolist():  # a feature's labels share its minibatch, hence one target
+            labels = (feature == f).nonzero().squeeze(1)  # [L_f]
+            losses = losses.index_put((labels.to(losses.device),),
+                                      calibrated_loss(scores[labels].T, target[labels[0]]))
+        return losses
+
+    @torch.no_grad()
+    def hard_answers(self, feature_of_label: Tensor, token: Tensor, rowset: str = "eval") -> list[tuple]:
+        """Raw cause scores of hard labels (candidate indices `token` [Q] or [Q, 1]) on each feature's fixed rows
+        of `rowset` (see FeatureBatch.hard_answers): per query, in order, (rows, scores). A label proposed
+        for several features is one label to the scorer, which shares its forward rows between them."""
+        rowsets = self._rowsets(rowset)
+        feature = feature_of_label.cpu()
+        labels, label_of = label_rows(token).cpu().unique(dim=0, return_inverse=True)  # [U, 1], [Q]
+        rows = [rowsets[f] for f in feature.tolist()]  # per query [n_q]
+        sizes = [len(r) for r in rows]
+        pair_label = label_of.repeat_interleave(torch.tensor(sizes))  # [P]
+        label_tokens = self.candidate_ids[labels.to(self.candidate_ids.device)]  # [U, 1]
+        scores = self.scorer.pair_scores(self.examples, pair_label, torch.cat(rows), label_tokens=label_tokens,
+                                         max_rows=self.config.max_rows_per_forward).cpu()  # [P]
+        return list(zip(rows, scores.split(sizes)))
+
+    def balanced_loss(self, feature_of_label: Tensor, token: Tensor, answers: list[tuple]) -> Tensor:
+        """Exact loss from per-query (rows, raw scores): each label calibrated on its own rows (its fit's
+        class-balanced cross-entropy, see calibration) + kl_weight * naturalness. -> [Q]"""
+        loss = torch.empty(len(answers))
+        groups: dict[tuple[int, ...], list[int]] = {}  # queries scored on the same rows are fitted together
+        for q, (rows, _) in enumerate(answers):
+            groups.setdefault(tuple(rows.tolist()), []).append(q)
+        for rows, queries in groups.items():
+            scores = torch.stack([answers[q][1] for q in queries], dim=1)  # [n, Q_g]
+            loss[queries] = fit_calibration(scores, self.targets_host[list(rows)]).loss.cpu()
+        return loss + self.config.kl_weight * self.naturalness(feature_of_label, token)
+
+    @torch.no_grad()
+    def heldout_metrics(self, best: Tensor) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+        """Each feature's label (candidate indices best [F] or [F, 1]) calibrated on all its training examples
+        and scored on its held-out ones: (metrics, {"scale", "bias"}) per feature."""
+        token_ids = self.candidate_ids[label_rows(best)[:, :1].to(self.candidate_ids.device)]  # [F, 1]
+        heldout = [ex for data in self.features for ex in data.heldout]
+        held_rows, start = [], len(self.examples)  # held-out examples follow the training ones
+        for data in self.features:
+            held_rows.append(torch.arange(start, start + len(data.heldout)))
+            start += len(data.heldout)
+        rows = [torch.cat([train, held]) for train, held in zip(self.train_rows, held_rows)]
+        sizes = [len(r) for r in rows]
+        scores = self.scorer.pair_scores(self.examples + heldout, torch.arange(len(rows)).repeat_interleave(
+            torch.tensor(sizes)), torch.cat(rows), label_tokens=token_ids,
+            max_rows=self.config.max_rows_per_forward).cpu().split(sizes)
+        metrics, calibrations = [], []
+        for data, train, score in zip(self.features, self.train_rows, scores):
+            fit = fit_calibration(score[:len(train), None], self.targets_host[train])
+            scale, bias = float(fit.scale[0]), float(fit.bias[0])
+            calibrations.append({"scale": scale, "bias": bias})
+            truth = torch.tensor([ex.activation > self.config.activation_threshold for ex in data.heldout])
+            metrics.append(classification_metrics(scale * score[len(train):] + bias, truth) if data.heldout else {})
+        return metrics, calibrations
+
+
+def calibrated_loss(scores: Tensor, target: Tensor) -> Tensor:
+    """fit_calibration's loss of every column of scores [n, C] against target [n], differentiable in scores:
+    the fit (scale, bias) is held fixed, which at the optimum gives the re-fitted loss's gradient. -> [C]"""
+    with torch.no_grad():
+        fit = fit_calibration(scores.detach(), target)
+    target = target.float().to(scores.device)
+    positive = target > 0
+    # positives and negatives weigh half each, as in fit_calibration
+    weight = torch.where(positive, 0.5 / positive.sum(), 0.5 / (~positive).sum())[:, None]  # [n, 1]
+    logit = fit.scale * scores + fit.bias  # [n, C]
+    bce = F.binary_cross_entropy_with_logits(logit, target[:, None].expand_as(logit), reduction="none")
+    variance = (weight * (scores - (weight * scores).sum(0)) ** 2).sum(0)  # [C]
+    # the ridge acts on the standardised slope, scale * std: its square is scale^2 * variance
+    return (weight * bce).sum(0) + 0.5 * RIDGE * fit.scale ** 2 * variance
+
+
+def check_one_token(config: LabelerConfig) -> None:
+    if config.label_tokens != 1:
+        raise ValueError(f"the label-as-cause readout labels with one-token labels only (label_tokens=1), got "
+                         f"label_tokens={config.label_tokens!r}; use the 'answer' readout (an AnswerTemplate) for "
+                         "longer labels")
+
+
+def auto_cause_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                          n_candidates: int | None = None, free_bytes: int | None = None) -> int:
+    """Features per batch for the cause readout: nothing is cached per example, so what grows with the batch
+    is the forward that keeps gradients (the guide's uniform label on the eval rows, or a step's restarts):
+    one row per label, or per (label, example) when the template has {context}, each attending to the head."""
+    if not features:
+        return 1
+    scorer, cfg = disc.cause, disc.model.cfg
+    sample = [ex for f in features for ex in f.train][:256]
+    width = 1 + max(len(middle) + len(token) for middle, token in map(scorer.example_ids, sample))
+    per_label = config.batch_examples if scorer.template.uses_context else 1
+    rows = max(config.restarts * per_label, config.eval_examples if scorer.template.uses_context else 1)
+    # keys / values the rows attend to, kept for the backward pass, and each token's saved activations
+    activations = width * cfg.n_layers * 16 * max(cfg.d_model, cfg.d_mlp or 0) * disc.W_E.element_size()
+    per_feature = rows * (grad_row_bytes(disc, len(scorer.head_ids) + width) + activations)
+    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
+    return int(min(MAX_AUTO_BATCH, max(1, MEMORY_FRACTION * free // per_feature)))
