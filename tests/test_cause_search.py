@@ -1,6 +1,7 @@
 """The label-as-cause readout under the labeler's searches (search.cause_batch): exact losses against the
 scorer's own scores, the step loss's gradient, determinism and batch invariance, a planted label, bad configs."""
 
+import math
 import random
 
 import pytest
@@ -45,17 +46,17 @@ FEATURES = {"animals": feature(["cat", "dog", "bird", "fish"], 0), "colours": fe
             7: feature(["one", "two", "three"], 2)}
 
 
-def independent_loss(model, template: CauseTemplate, train: list[Example], label: str, config: LabelerConfig) -> float:
-    """The labeler's loss of a hard label, from a fresh CauseScorer and a plain forward of the head: the label's
-    score_text on the training examples, calibrated, + kl_weight * -log q(label) after the head."""
+def independent_loss(model, template: CauseTemplate, train: list[Example], label: str, config: LabelerConfig,
+                     n_candidates: int) -> float:
+    """The labeler's loss of a hard label, from a fresh CauseScorer: the label's score_text on the training
+    examples, calibrated with a scale >= 0, + kl_weight * -log q(label) with q uniform over the candidates."""
     scorer = CauseScorer(model, template)
     score = scorer.score_text(train, label)  # [n]
     target = torch.tensor([float(ex.activation > config.activation_threshold) for ex in train])
     fit = fit_calibration(score[:, None], target)
-    with torch.no_grad():
-        log_q = model(model.to_tokens(template.head))[0, -1].float().log_softmax(-1)  # [d_vocab]
-    (label_id,) = scorer.label_ids(label)
-    return float(fit.loss[0] - config.kl_weight * log_q[label_id])
+    if fit.scale[0] <= 0:  # a label that lowers the positives' words explains nothing: only the bias is fitted
+        fit = fit_calibration(torch.zeros_like(score[:, None]), target)
+    return float(fit.loss[0] + config.kl_weight * math.log(n_candidates))
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -69,7 +70,7 @@ def test_exact_and_step_loss_of_a_one_hot_label_equal_the_scorer_loss(arch, temp
     n = len(data.train)
     for word in ("cat", "road", "king"):
         c = int((candidates == disc.label_ids(word)[0]).nonzero())
-        want = independent_loss(disc.model, template, data.train, word, config)
+        want = independent_loss(disc.model, template, data.train, word, config, len(candidates))
         exact = batch.exact_loss(torch.tensor([0]), torch.tensor([c]), rowset="train")
         assert float(exact[0]) == pytest.approx(want, abs=1e-4)
         # the differentiable path on the same rows, with a one-hot label, is the same loss
@@ -82,13 +83,20 @@ def test_exact_and_step_loss_of_a_one_hot_label_equal_the_scorer_loss(arch, temp
 def test_calibrated_loss_is_the_fit_loss_and_its_gradient_is_the_refitted_one():
     gen = torch.Generator().manual_seed(0)
     target = torch.tensor([1.0] * 6 + [0.0] * 10)
-    scores = (torch.randn(16, 3, generator=gen) + target[:, None] * torch.tensor([0.5, 2.0, -1.0])).requires_grad_()
+    # two labels that raise the positives' scores, one that lowers them
+    scores = (torch.randn(16, 3, generator=gen) + target[:, None] * torch.tensor([1.0, 2.0, -1.5])).requires_grad_()
     loss = calibrated_loss(scores, target)  # [3]
-    torch.testing.assert_close(loss.detach(), fit_calibration(scores.detach(), target).loss, atol=1e-6, rtol=0)
+    fit = fit_calibration(scores.detach(), target)
+    assert (fit.scale[:2] > 0).all() and fit.scale[2] < 0
+    torch.testing.assert_close(loss.detach()[:2], fit.loss[:2], atol=1e-6, rtol=0)
+    # the third may not use its negative scale: the fit of scale 0 (ln 2 for balanced hard targets)
+    assert float(loss[2]) == pytest.approx(math.log(2), abs=1e-5) and float(fit.loss[2]) < math.log(2)
     loss.sum().backward()
+    assert float(scores.grad[:, 2].abs().sum()) == 0.0
     direction = torch.randn(16, 3, generator=gen)
+    direction[:, 2] = 0
     eps = 1e-2
-    refit = lambda s: fit_calibration(s, target, steps=100).loss.sum()  # noqa: E731
+    refit = lambda s: fit_calibration(s[:, :2], target, steps=100).loss.sum()  # noqa: E731
     numeric = (refit(scores.detach() + eps * direction) - refit(scores.detach() - eps * direction)) / (2 * eps)
     assert float((scores.grad * direction).sum()) == pytest.approx(float(numeric), rel=2e-2, abs=1e-4)
 
@@ -106,7 +114,8 @@ def test_step_loss_gradient_is_finite_and_nonzero(arch):
         loss = batch.step_loss(torch.arange(len(data)).repeat_interleave(2), embeds, batch.sample_rows())  # [F * R]
         loss.sum().backward()
     assert torch.isfinite(loss).all() and torch.isfinite(v.grad).all()
-    assert (v.grad.abs().sum(-1) > 0).all()  # every label of every feature moves
+    # labels that raise their feature's positives move; one that lowers them gets none (its scale is held at 0)
+    assert (v.grad.abs().sum(-1) > 0).sum() >= 2
     assert all(p.grad is None for p in disc.model.parameters())
 
 
@@ -131,15 +140,17 @@ def test_result_losses_calibration_and_metrics_are_exact():
     disc = make("gpt2", CONTEXT_TEMPLATE)
     cfg = FAST.replace(method="hybrid")
     res = label_examples({"colours": FEATURES["colours"]}, disc, cfg)["colours"]
+    n_candidates = len(candidate_token_ids(disc, cfg.candidate_vocab))
     data = split_examples("colours", FEATURES["colours"], cfg)
     losses = [c.loss for c in res.candidates]
     assert losses == sorted(losses) and res.candidates[0].label == res.label and len(res.candidates) > 1
     for cand in res.candidates[:3]:  # every reported loss is the exact loss on all training examples
-        assert cand.loss == pytest.approx(independent_loss(disc.model, CONTEXT_TEMPLATE, data.train, cand.label, cfg),
-                                          abs=1e-4)
+        want = independent_loss(disc.model, CONTEXT_TEMPLATE, data.train, cand.label, cfg, n_candidates)
+        assert cand.loss == pytest.approx(want, abs=1e-4)
     scorer = CauseScorer(disc.model, CONTEXT_TEMPLATE)
     score = scorer.score_text(data.train, res.label)
     fit = fit_calibration(score[:, None], torch.tensor([float(ex.activation > 0) for ex in data.train]))
+    assert fit.scale[0] > 0  # the label raises the positives' words
     assert res.calibration == pytest.approx({"scale": float(fit.scale[0]), "bias": float(fit.bias[0])}, abs=1e-4)
     assert set(res.metrics) == {"balanced_accuracy", "precision", "recall", "f1", "auroc"}
     assert res.search_history["method"] == "hybrid" and res.steps >= cfg.soft_steps

@@ -12,7 +12,10 @@ For every (feature, seed), with the model's default discriminator (`Discriminato
   held-out examples (calibrated on the same training examples).
 With the label-as-answer readout the search is exhaustive over the candidate vocabulary, so the label IS the
 discriminator's ceiling (the lowest exact loss over every candidate): recovery measures the discriminator
-and the objective, not a search that could miss.
+and the objective, not a search that could miss. With the label-as-cause readout (a discriminator holding a
+CauseTemplate) the label is searched (`LabelerConfig.method`), and the baseline is scored by that readout.
+
+    python -m sae_gd_labeler.bench.cause_quality --model smollm2-135m-instruct --json cause.json
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sae_gd_labeler.bench.memory import PeakMemory
 from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureData
 from sae_gd_labeler.search.labeler import label_examples, split_examples
 
 HARD_NEGATIVES = 0.5
@@ -51,8 +55,6 @@ class RealRun:
 def run_features(disc: Discriminator, features: dict[str, tuple[Sequence[str], list[Example]]], kind: str,
                  seed: int, config: LabelerConfig) -> list[RealRun]:
     """features: name -> (right labels, examples). Labels all of them in one call."""
-    from sae_gd_labeler.search.answer_search import text_label_metrics
-
     cfg = config.replace(seed=seed)
     start = time.perf_counter()
     with PeakMemory(disc.device) as memory:
@@ -73,9 +75,20 @@ def run_features(disc: Discriminator, features: dict[str, tuple[Sequence[str], l
             balanced_accuracy=lab.metrics.get("balanced_accuracy", float("nan")),
             auroc=lab.metrics.get("auroc", float("nan")), seconds_per_label=per_label, peak_mb=memory.peak_mb,
             baseline_label=baseline_label,
-            baseline_balanced_accuracy=text_label_metrics(disc, data, baseline_label, cfg)["balanced_accuracy"],
+            baseline_balanced_accuracy=baseline_metrics(disc, data, baseline_label, cfg)["balanced_accuracy"],
         ))
     return runs
+
+
+def baseline_metrics(disc: Discriminator, data: FeatureData, label: str, config: LabelerConfig) -> dict[str, float]:
+    """Held-out metrics of a text label under the discriminator's own readout (label-as-answer or label-as-cause),
+    calibrated on the training examples as the labeler calibrates its labels."""
+    from sae_gd_labeler.search.answer_search import calibrated_metrics, text_label_metrics
+
+    if disc.readout == "cause":
+        score = disc.cause.score_text(data.train + data.heldout, label)  # [n + h]
+        return calibrated_metrics(score[:len(data.train)], score[len(data.train):], data, config)
+    return text_label_metrics(disc, data, label, config)
 
 
 def run_real_quality(disc: Discriminator, seeds: Sequence[int], config: LabelerConfig | None = None,

@@ -11,16 +11,25 @@ on the rows it is scored on), and the prediction loss is that fit's class-balanc
 differentiable `step_loss` is the same loss on the minibatch, with the calibration fitted there and held
 fixed: at the fitted optimum the loss's gradient in the scores is exactly that of the loss with the
 calibration re-fitted (the envelope theorem), so the gradient is the one of the loss the search ranks by.
+The scale may not be negative: a label is a cause of the feature when it raises the feature's words, and
+with any sign allowed, tokens that merely lower the positives' words fitted best (on SmolLM2, "Dover" for
+the mammal feature, scale -1.9, on the 32 evaluation examples). A label whose best fit has a negative scale
+gets the best fit with scale 0: the uninformative loss, and no gradient.
 
-Naturalness. The label slot is after the template's head, which is the same for every example, so q is
-the discriminator's own next-token guess after the head (before any example): -log q(label) is how readily
-the model names that label as a category in this prompt, the same for every feature. The yes / no
-readout's other signal, the prior contrast (q after positives against q after negatives), does not exist
-here (q never sees an example): it is zero, and the discrete search is guided by the gradient alone.
+Naturalness. The other readouts read q, the discriminator's own guess at the label slot, after the example;
+here the slot comes before any example, so the only guess is the one after the template's head, the same
+for every feature. That guess is a poor prior: it favours the shots' own categories (copying) and generic
+words. On SmolLM2-135M with the few-shot head and kl_weight 0.05, "month" (a shot) beat "mammal" for the
+WordNet mammal feature although "mammal" predicts it best (prediction loss 0.47 against 0.68). So q is
+uniform over the candidates: KL(p || q) = log C - H(p), a constant for every hard label (the ranking is the
+prediction loss's) and, in the soft search, a small pull against the entropy term. The candidate vocabulary
+("dictionary" words) is what keeps labels natural. For the same reason there is no prior contrast (q after
+positives against q after negatives): it is zero, and the discrete search is guided by the gradient alone.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -29,7 +38,7 @@ from torch import Tensor
 
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.scoring.metrics import classification_metrics
-from sae_gd_labeler.search.calibration import RIDGE, fit_calibration
+from sae_gd_labeler.search.calibration import RIDGE, Calibration, fit_calibration
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.feature_batch import (
     PROBE_EXAMPLES,
@@ -78,8 +87,9 @@ class CauseBatch(FeatureBatch):
         self.targets_host = torch.cat(targets)  # [N]
         self.positive_host = self.targets_host > 0  # [N]
         self.targets, self.positive = self.targets_host.to(device), self.positive_host.to(device)
-        # [F, C] -log q(label) is the naturalness; one guess (after the head) serves every feature
-        self.log_q = self._head_log_q().index_select(0, self.candidate_ids)[None].expand(len(self.features), -1)
+        # [F, C] q uniform over the candidates: no label is preferred before the evidence (see the module's doc)
+        n_cand = len(self.candidate_ids)
+        self.log_q = torch.full((len(self.features), n_cand), -math.log(n_cand), device=device)
         self.prior_contrast = torch.zeros_like(self.log_q)  # [F, C] q never sees an example: no contrast
         self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
         halves = [self._halves(rows) for rows in self.eval_rows]
@@ -87,13 +97,6 @@ class CauseBatch(FeatureBatch):
         self.confirm_rows = [h[1] for h in halves]
         self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
         self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
-
-    @torch.no_grad()
-    def _head_log_q(self) -> Tensor:
-        """The discriminator's next-token log-probs after the template's head: its guess at the label slot,
-        [d_vocab]."""
-        head = torch.tensor([self.scorer.head_ids], device=self.disc.device)  # [1, H]
-        return self.disc.model(head)[0, -1].float().log_softmax(-1)  # [d_vocab]
 
     # -- scoring ------------------------------------------------------------------------------------
     def step_loss(self, feature_of_label: Tensor, label_embeds: Tensor, rows: Tensor) -> Tensor:
@@ -144,7 +147,8 @@ class CauseBatch(FeatureBatch):
             groups.setdefault(tuple(rows.tolist()), []).append(q)
         for rows, queries in groups.items():
             scores = torch.stack([answers[q][1] for q in queries], dim=1)  # [n, Q_g]
-            loss[queries] = fit_calibration(scores, self.targets_host[list(rows)]).loss.cpu()
+            target = self.targets_host[list(rows)]
+            loss[queries] = nonnegative_fit(scores, target).loss.cpu()
         return loss + self.config.kl_weight * self.naturalness(feature_of_label, token)
 
     @torch.no_grad()
@@ -164,7 +168,7 @@ class CauseBatch(FeatureBatch):
             max_rows=self.config.max_rows_per_forward).cpu().split(sizes)
         metrics, calibrations = [], []
         for data, train, score in zip(self.features, self.train_rows, scores):
-            fit = fit_calibration(score[:len(train), None], self.targets_host[train])
+            fit = nonnegative_fit(score[:len(train), None], self.targets_host[train])
             scale, bias = float(fit.scale[0]), float(fit.bias[0])
             calibrations.append({"scale": scale, "bias": bias})
             truth = torch.tensor([ex.activation > self.config.activation_threshold for ex in data.heldout])
@@ -172,11 +176,21 @@ class CauseBatch(FeatureBatch):
         return metrics, calibrations
 
 
+def nonnegative_fit(scores: Tensor, target: Tensor) -> Calibration:
+    """fit_calibration of every column of scores [n, C], with a negative scale replaced by the best fit of scale
+    0 (see the module's doc)."""
+    fit = fit_calibration(scores, target)
+    flat = fit_calibration(torch.zeros_like(scores[:, :1]), target)  # scale 0: only the bias is fitted
+    negative = fit.scale <= 0
+    return Calibration(scale=torch.where(negative, 0.0, fit.scale), bias=torch.where(negative, flat.bias, fit.bias),
+                       loss=torch.where(negative, flat.loss, fit.loss))
+
+
 def calibrated_loss(scores: Tensor, target: Tensor) -> Tensor:
-    """fit_calibration's loss of every column of scores [n, C] against target [n], differentiable in scores:
-    the fit (scale, bias) is held fixed, which at the optimum gives the re-fitted loss's gradient. -> [C]"""
+    """The loss of nonnegative_fit of every column of scores [n, C] against target [n], differentiable in
+    scores: the fit (scale, bias) is held fixed, which at the optimum gives the re-fitted loss's gradient. -> [C]"""
     with torch.no_grad():
-        fit = fit_calibration(scores.detach(), target)
+        fit = nonnegative_fit(scores.detach(), target)
     target = target.float().to(scores.device)
     positive = target > 0
     # positives and negatives weigh half each, as in fit_calibration
