@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--method", choices=["discrete", "soft", "hybrid"], default=None,
                          help="search method (default: LabelerConfig's default)")
     quality.add_argument("--no-sae", action="store_true", help="skip the SAE-feature part")
+    quality.add_argument("--no-compounds", action="store_true",
+                         help="skip the compound concepts (two-word labels: K = 1, K = 2 and auto side by side, and "
+                              "auto on the one-word categories)")
+    quality.add_argument("--world", type=Path, default=None, metavar="DIR",
+                         help="a toy world written by `python -m sae_gd_labeler.toyworld.train --out DIR` instead of "
+                              "the shipped one")
     quality.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                          help="the discriminator's dtype (a copy of the world's model; the SAEs read the original)")
     quality.add_argument("--distractors", type=int, default=0, metavar="N",
@@ -277,11 +283,13 @@ def run_bench_quality(args) -> int:
     from sae_gd_labeler.search.config import LabelerConfig
     from sae_gd_labeler.toyworld import load_toy_world
 
-    world = load_toy_world()
-    categories = args.categories.split(",") if args.categories else list(world.categories)
-    unknown = sorted(set(categories) - set(world.categories))
+    world = load_toy_world(args.world)
+    names = args.categories.split(",") if args.categories else [*world.categories, *world.compounds]
+    unknown = sorted(set(names) - set(world.taxonomy))
     if unknown:
-        raise SystemExit(f"unknown categories {unknown}; valid: {', '.join(world.categories)}")
+        raise SystemExit(f"unknown categories {unknown}; valid: {', '.join(world.taxonomy)}")
+    categories = [c for c in names if c not in world.compounds]
+    compounds = [] if args.no_compounds else [c for c in names if c in world.compounds]
     import torch
 
     config = LabelerConfig() if args.method is None else LabelerConfig(method=args.method)
@@ -305,10 +313,43 @@ def run_bench_quality(args) -> int:
         result["sae_features"] = sae_category_quality(world, config, disc=disc)
         summary["sae_features_named_right"] = result["sae_features"]["named_right_rate"]
         summary["sae_features_matching_a_category"] = result["sae_features"]["n_matching"]
+    if compounds:
+        result["compounds"] = _bench_compounds(world, compounds, categories, args.seeds, config, disc)
+        summary["compounds"] = result["compounds"]["summary"]
     console.print_json(data=summary)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     return 0
+
+
+def _bench_compounds(world, compounds: list[str], categories: list[str], seeds: int, config, disc) -> dict:
+    """The compound part of bench-quality: K = 1, K = 2 and auto on every compound, auto on the one-word
+    categories (all but the untaught ones, which no word names)."""
+    from sae_gd_labeler.bench.compound_quality import (
+        as_dicts,
+        auto_length_on_categories,
+        run_compound_quality,
+        summarize_compounds,
+    )
+
+    runs = run_compound_quality(world, compounds, range(seeds), config, disc=disc)
+    table = Table(title=f"compound concepts on the toy world ({seeds} seeds)")
+    for col in ("concept", "seed", "ceiling", "K=1", "bal. acc.", "K=2", "bal. acc.", "auto", "bal. acc.",
+                "best single token", "bal. acc."):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r.concept, str(r.seed), "ok" if r.ceiling_ok else f"{r.best_rival} (!)", str(r.label_k1),
+                      _fmt(r.balanced_accuracy_k1), str(r.label_k2), _fmt(r.balanced_accuracy_k2),
+                      str(r.label_auto), _fmt(r.balanced_accuracy_auto), r.best_single_token,
+                      _fmt(r.best_single_token_balanced_accuracy))
+    console.print(table)
+    summary = summarize_compounds(runs)
+    taught = [c for c in categories if c not in world.untaught]
+    single = auto_length_on_categories(world, taught, range(seeds), config, disc=disc) if taught else None
+    if single is not None:
+        summary["auto_on_one_word_categories"] = {k: single[k] for k in ("runs", "kept_one_token",
+                                                                         "named_the_category")}
+    return {"summary": summary, "runs": as_dicts(runs), "auto_on_one_word_categories": single}
 
 
 def run_real_bench_quality(args) -> int:

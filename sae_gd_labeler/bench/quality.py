@@ -77,6 +77,8 @@ def run_quality(world, categories: Sequence[str], seeds: Sequence[int], config: 
     config = config if config is not None else LabelerConfig()
     disc = disc if disc is not None else Discriminator(world.model, world.template)
     runs = []
+    if not categories:  # e.g. only compound concepts asked for (bench.compound_quality)
+        return runs
     with disc.frozen():
         for seed, cfg, features, labels, per_feature in labeled_seeds(world, disc, categories, seeds, config,
                                                                        n_examples):

@@ -26,9 +26,9 @@ def _balanced(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, fl
 @torch.no_grad()
 def label_sweep_margins(disc: Discriminator, pairs: Sequence[tuple[str, str]], labels: Sequence[str],
                         max_rows: int = 1024) -> torch.Tensor:
-    """yes-minus-no margins [n_pairs, n_labels] of (context, token) pairs for every one-token label: each
-    prefix runs once and all labels are scored after it (`Discriminator.answer_grid`)."""
-    label_ids = torch.tensor([disc.label_ids(lab) for lab in labels], device=disc.device)  # [L, 1]
+    """yes-minus-no margins [n_pairs, n_labels] of (context, token) pairs for every label (all of the same
+    length in tokens): each prefix runs once and all labels are scored after it (`Discriminator.answer_grid`)."""
+    label_ids = torch.tensor([disc.label_ids(lab) for lab in labels], device=disc.device)  # [L, K]
     cache = disc.cache_prefixes([Example(context, token, 0.0) for context, token in pairs], max_rows=max_rows)
     return disc.answer_grid(cache, label_ids.expand(len(pairs), -1, -1), max_rows=max_rows).cpu()
 
@@ -50,7 +50,13 @@ def membership_accuracy(model: HookedTransformer, encoder: PromptEncoder, words:
     for word in words:
         sentence, pos = gen.sentence_with(word)
         contexts.append(" ".join(sentence[: pos + 1]))
-    pred = label_sweep_margins(Discriminator(model, encoder.template), list(zip(contexts, words)), labels) > 0
+    disc = Discriminator(model, encoder.template)
+    by_length: dict[int, list[int]] = {}  # a sweep scores labels of one length: one-word and two-word apart
+    for j, lab in enumerate(labels):
+        by_length.setdefault(len(lab.split()), []).append(j)
+    for columns in by_length.values():
+        margins = label_sweep_margins(disc, list(zip(contexts, words)), [labels[j] for j in columns])  # [n, c]
+        pred[:, columns] = margins > 0
     for i, word in enumerate(words):
         truth[i] = torch.tensor([is_member(word, lab) for lab in labels])
     bal, tpr, tnr = _balanced(pred, truth)

@@ -3,7 +3,8 @@
 Sentences are lists of word tokens (joined by single spaces as text). Each template mixes function words
 with category slots, so predicting the next word requires knowing categories. In ordinary sentences the
 generic `{animal}` slot is mostly a mammal: non-mammal animals are rare, as in natural text, which is what
-makes "animal" fit a mammal feature almost as well as "mammal" on natural data.
+makes "animal" fit a mammal feature almost as well as "mammal" on natural data. Compound definitions ("the
+apple is a red fruit .") show the attributes of words (`compounds.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from sae_gd_labeler.toyworld import taxonomy as tx
+from sae_gd_labeler.toyworld.compounds import ATTRIBUTES
 
 # How a parent slot splits over its parts ("direct" = the parent's own direct members).
 ANIMAL_MIX = {"mammal": 0.92, "bird": 0.02, "fish": 0.02, "insect": 0.02, "reptile": 0.02}
@@ -72,6 +74,7 @@ TEMPLATES: tuple[tuple[float, str], ...] = (
     (0.5, "the {thing} is about {kind} ."),
 )
 DEFINITION_WEIGHT = 3.0  # "the <member> is a <category> ." sentences (never for palindrome)
+COMPOUND_DEFINITION_WEIGHT = 1.5  # "the <word> is a <attribute> <category> ." sentences (see compounds.py)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class SentenceGenerator:
     def __init__(self, seed: int = 0):
         self.rng = random.Random(seed)
         self._templates = [_parse(t) for _, t in TEMPLATES]
-        self._weights = [w for w, _ in TEMPLATES] + [DEFINITION_WEIGHT]
+        self._weights = [w for w, _ in TEMPLATES] + [DEFINITION_WEIGHT, COMPOUND_DEFINITION_WEIGHT]
         self._taxonomy = tx.taxonomy()
         self._sites = _sites_by_word()
 
@@ -146,10 +149,20 @@ class SentenceGenerator:
             member = self.rng.choice(self._taxonomy[category])
         return ["the", member, "is", "a", category, "."]
 
+    def _compound_definition(self, attribute: str | None = None) -> list[str]:
+        """A word that carries an attribute, defined by the attribute and one of its categories."""
+        if attribute is None:
+            attribute = self.rng.choice(list(ATTRIBUTES))
+        member = self.rng.choice(ATTRIBUTES[attribute])
+        category = self.rng.choice(tx.categories_of(member))
+        return ["the", member, "is", "a", attribute, category, "."]
+
     def sentence(self) -> list[str]:
         k = self.rng.choices(range(len(self._weights)), self._weights)[0]
         if k == len(self._templates):
             return self._definition()
+        if k == len(self._templates) + 1:
+            return self._compound_definition()
         return self._fill(self._templates[k])
 
     def sentence_with(self, word: str) -> tuple[list[str], int]:
@@ -164,6 +177,8 @@ class SentenceGenerator:
         if k == -2:  # a member of a definable category, in a definition sentence
             cats = [c for c in tx.categories_of(word) if c != "palindrome"]
             return self._definition(category=self.rng.choice(cats), member=word), 1
+        if k == -3:  # an attribute word: a compound definition names it
+            return self._compound_definition(attribute=word), 4
         return self._fill(self._templates[k], {pos: word}), pos
 
 
@@ -181,6 +196,9 @@ def _sites_by_word() -> dict[str, list[tuple[int, int]]]:
     for w, sites in out.items():
         if any(c != "palindrome" for c in tx.categories_of(w)):
             sites.append((-2, 1))
+    for attribute in ATTRIBUTES:  # only for words no other sentence holds ("sea"): the rest keep their sites
+        if attribute not in out:
+            out[attribute] = [(-3, 4)]
     return out
 
 

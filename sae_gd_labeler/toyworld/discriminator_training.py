@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DiscriminatorTrainingConfig:
     steps: int = 1400
-    question_rows: int = 160  # membership questions per step
+    question_rows: int = 192  # membership questions per step
+    compound_fraction: float = 0.2  # of them with two-word labels ("is apple a red fruit ?")
     lm_rows: int = 16  # packed corpus windows per step
     lm_window: int = 64  # tokens per window (the model's n_ctx): every position sees packed text
     lm_weight: float = 0.5  # weight of the next-token loss against the answer loss
@@ -52,9 +53,9 @@ def _lr_factor(step: int, cfg: DiscriminatorTrainingConfig) -> float:
 class _BatchMaker:
     """Seeded training rows: question prompts (answer target at the end) and packed corpus windows (LM)."""
 
-    def __init__(self, encoder: PromptEncoder, seed: int, window: int):
+    def __init__(self, encoder: PromptEncoder, seed: int, window: int, compound_fraction: float):
         self.encoder = encoder
-        self.questions = QuestionSampler(seed)
+        self.questions = QuestionSampler(seed, p_compound=compound_fraction)
         sentences = SentenceGenerator(seed + 2)
         stream = (" ".join(sentences.sentence()) for _ in itertools.count())
         self.windows = packed_windows(encoder, stream, window)
@@ -84,8 +85,8 @@ def train_discriminator(model: HookedTransformer, encoder: PromptEncoder,
     """Train `model` in place; returns a log of losses, probe accuracies and the wall time."""
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    maker = _BatchMaker(encoder, cfg.seed, cfg.lm_window)
-    probe_sampler = QuestionSampler(cfg.seed + 1000)
+    maker = _BatchMaker(encoder, cfg.seed, cfg.lm_window, cfg.compound_fraction)
+    probe_sampler = QuestionSampler(cfg.seed + 1000, p_compound=cfg.compound_fraction)
     probe = [probe_sampler.sample() for _ in range(cfg.n_probe)]
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "W_pos" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "W_pos" not in n)]

@@ -1,9 +1,10 @@
 """Membership questions for training the discriminator: "is <token> a <label> ?" with the true answer.
 
 The answer is yes iff the label is the word itself or a category containing it (transitively: a dog is a
-mammal and an animal). The label `palindrome` is never asked, so the discriminator cannot know it.
-Negatives are oversampled from near misses (sibling categories, words of the same category) and the
-sampler keeps yes / no balanced.
+mammal and an animal). A two-word label "<attribute> <label>" holds the words of the one-word label that carry
+the attribute (an apple is a red fruit; see `compounds.py`). The label `palindrome` is never asked, so the
+discriminator cannot know it. Negatives are oversampled from near misses (sibling categories, words of the same
+category; for two-word labels, words with only one of the two parts) and the sampler keeps yes / no balanced.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import random
 from dataclasses import dataclass
 from functools import cache
 
+from sae_gd_labeler.toyworld import compounds as cx
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator
 
@@ -24,7 +26,11 @@ def _member_sets() -> dict[str, frozenset[str]]:
 
 
 def is_member(word: str, label: str) -> bool:
-    """The ground truth: `label` is `word` itself, or a category that contains `word`."""
+    """The ground truth: `label` is `word` itself, or a category that contains `word`, or "<attribute> <label>"
+    where `word` carries the attribute and is a member of the one-word label."""
+    if " " in label:
+        attribute, head = label.split(" ", 1)
+        return " " not in head and cx.has_attribute(word, attribute) and is_member(word, head)
     return label == word or word in _member_sets().get(label, ())
 
 
@@ -59,8 +65,11 @@ class Question:
 class QuestionSampler:
     """Seeded membership questions over the whole label vocabulary, balanced yes / no."""
 
-    def __init__(self, seed: int = 0, p_function_word: float = 0.08):
+    def __init__(self, seed: int = 0, p_function_word: float = 0.08, p_compound: float = 0.2):
         self.rng = random.Random(seed)
+        self.p_compound = p_compound
+        self.attributes = list(cx.ATTRIBUTES)
+        self.compounds = list(cx.COMPOUNDS)
         self.sentences = SentenceGenerator(seed + 1)
         self.words = tx.label_words()
         self.labels = askable_labels()
@@ -98,7 +107,67 @@ class QuestionSampler:
             if label != UNTAUGHT and not is_member(word, label):
                 return label
 
+    def _compound_positive(self) -> tuple[str, str]:
+        """(word, label): a word with an attribute, asked about the attribute and one of its categories (mostly
+        a named compound's) or itself."""
+        if self.rng.random() < 0.7:  # a named compound's member
+            attribute, category = self.rng.choice(self.compounds)
+            word = self.rng.choice([w for w in self.taxonomy[category] if cx.has_attribute(w, attribute)])
+            return word, cx.compound_name(attribute, category)
+        # any word with an attribute, with any of its categories or itself ("red food", "red rose", "red apple")
+        attribute = self.rng.choice(self.attributes)
+        word = self.rng.choice(cx.ATTRIBUTES[attribute])
+        return word, cx.compound_name(attribute, self.rng.choice([*tx.categories_of(word), word]))
+
+    def _malformed_label(self, attribute: str, category: str, word: str) -> str:
+        """A label that a compound's member is not, though it reads like the compound: the parts swapped, a
+        word or a second category in place of the attribute or after the category, or another member's name."""
+        r = self.rng.random()
+        if r < 0.3:  # fruit red
+            return f"{category} {attribute}"
+        if r < 0.6:  # tomato vegetable, trout vegetable
+            pool = self.taxonomy[category] if self.rng.random() < 0.5 else self.labels
+            return f"{self.rng.choice(pool)} {category}"
+        if r < 0.8:  # fruit bird
+            return f"{category} {self.rng.choice(self.labels)}"
+        members = [w for w in self.taxonomy[category] if cx.has_attribute(w, attribute) and w != word]
+        return self.rng.choice(members)  # one word: is tomato a pepper ?
+
+    def _compound_negative(self) -> tuple[str, str]:
+        """(word, label) answered no: a word with only one of a compound's two parts, a word with another
+        attribute, a compound's member with a label that only reads like it, or any word with any two-word
+        label (most of which hold nothing)."""
+        while True:
+            r = self.rng.random()
+            attribute, category = self.rng.choice(self.compounds)
+            same_category, same_attribute = cx.near_miss_pools(attribute, category)
+            if r < 0.25:  # the category without the attribute: is banana a red fruit ?
+                word, label = self.rng.choice(same_category), cx.compound_name(attribute, category)
+            elif r < 0.45 and same_attribute:  # the attribute outside the category: is tomato a red fruit ?
+                word, label = self.rng.choice(same_attribute), cx.compound_name(attribute, category)
+            elif r < 0.55:  # another attribute on the word's own category: is apple a green fruit ?
+                word = self.rng.choice(self.taxonomy[category])
+                label = cx.compound_name(self.rng.choice(self.attributes), self.rng.choice(tx.categories_of(word)))
+            elif r < 0.85:  # a member, asked about a label that only reads like its compound
+                word = self.rng.choice([w for w in self.taxonomy[category] if cx.has_attribute(w, attribute)])
+                label = self._malformed_label(attribute, category, word)
+            elif r < 0.93:  # an attribute and any one-word label
+                word = self.rng.choice(self.words)
+                label = cx.compound_name(self.rng.choice(self.attributes), self.rng.choice(self.labels))
+            else:  # any two words: "fruit red", "apple fruit"
+                word = self.rng.choice(self.words)
+                label = f"{self.rng.choice(self.labels)} {self.rng.choice(self.labels)}"
+            if not is_member(word, label):
+                return word, label
+
+    def _compound_question(self) -> Question:
+        word, label = self._compound_positive() if self.rng.random() < 0.5 else self._compound_negative()
+        context, token = self._context(word)
+        return Question(context, token, label, is_member(token, label))
+
     def sample(self) -> Question:
+        if self.rng.random() < self.p_compound:
+            return self._compound_question()
         if self.rng.random() < self.p_function_word:
             context, token = self._context(None)
         else:

@@ -173,9 +173,12 @@ def fillers() -> list[str]:
 
 
 def label_words() -> list[str]:
-    """The label vocabulary: category names, member words and filler words (function words excluded)."""
+    """The label vocabulary: category names, member words, filler words and attribute words (function words
+    excluded)."""
+    from sae_gd_labeler.toyworld.compounds import ATTRIBUTES  # built on this module: imported when asked
+
     out: dict[str, None] = {}
-    for w in (*categories(), *leaf_of(), *fillers()):
+    for w in (*categories(), *leaf_of(), *fillers(), *ATTRIBUTES):
         out.setdefault(w, None)
     return list(out)
 

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import save_file
 from transformer_lens import HookedTransformer
 
+from sae_gd_labeler.toyworld import compounds as cx
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.accuracy import membership_accuracy
 from sae_gd_labeler.toyworld.corpus import generate_corpus
@@ -71,12 +72,28 @@ def _evaluate(model: HookedTransformer, encoder: PromptEncoder, preset: Preset, 
     acc = membership_accuracy(model, encoder, words, labels, seed=EVAL_SEED)
     untaught = membership_accuracy(model, encoder, tx.label_words(), [UNTAUGHT], seed=EVAL_SEED)
     per_label = acc.pop("per_label")
+    compound = _compound_accuracy(model, encoder, words)
     return {
         **acc,
         "seconds": round(time.perf_counter() - t0, 1),
         "scope": "all (word, label) pairs" if preset.full_eval else "category labels on a word sample",
         "per_category_label": {c: round(per_label[c], 4) for c in tx.categories() if c in per_label},
         "untaught_label_balanced_accuracy": {UNTAUGHT: round(untaught["balanced_accuracy"], 4)},
+        "compound_labels": compound,
+    }
+
+
+def _compound_accuracy(model: HookedTransformer, encoder: PromptEncoder, words: list[str]) -> dict:
+    """Balanced accuracy on two-word labels: every attribute with every taught category ("red fruit", "red
+    food", "sea tool"), over the same words; the named compounds' own figures apart."""
+    labels = [cx.compound_name(a, c) for a in cx.ATTRIBUTES for c in tx.categories() if c != UNTAUGHT]
+    acc = membership_accuracy(model, encoder, words, labels, seed=EVAL_SEED)
+    named = [cx.compound_name(a, c) for a, c in cx.COMPOUNDS]
+    return {
+        "scope": "every attribute x category label", "balanced_accuracy": acc["balanced_accuracy"],
+        "tpr": acc["tpr"], "tnr": acc["tnr"], "n_pairs": acc["n_pairs"], "n_errors": acc["n_errors"],
+        "per_named_compound": {c: round(acc["per_label"][c], 4) for c in named},
+        "example_errors": acc["example_errors"],
     }
 
 
@@ -89,8 +106,9 @@ def _write_world(out: Path, model: HookedTransformer, arch: dict, corpus: list[s
     (out / "vocab.json").write_text(json.dumps(
         {"words": vocab, "size": len(model.tokenizer.get_vocab())}, ensure_ascii=False))
     (out / "taxonomy.json").write_text(json.dumps({
-        "taxonomy": tx.taxonomy(), "parents": tx.parent_of(), "label_words": tx.label_words(),
-        "function_words": list(tx.FUNCTION_WORDS), "untaught": [UNTAUGHT],
+        "taxonomy": {**tx.taxonomy(), **cx.compound_taxonomy()}, "parents": tx.parent_of(),
+        "label_words": tx.label_words(), "function_words": list(tx.FUNCTION_WORDS), "untaught": [UNTAUGHT],
+        "compounds": cx.compound_parts(), "attributes": {a: list(ws) for a, ws in cx.ATTRIBUTES.items()},
     }, ensure_ascii=False, indent=1))
     (out / "template.json").write_text(json.dumps(
         {"text": TEMPLATE.text, "yes": TEMPLATE.yes, "no": TEMPLATE.no}))
@@ -114,7 +132,8 @@ def build_world(out: Path, preset: str = "full", seed: int = 0, threads: int = 2
     log.info("discriminator trained in %.0f s", disc["seconds"])
 
     accuracy = _evaluate(model, encoder, cfg, seed)
-    log.info("discriminator balanced accuracy %.4f (%s)", accuracy["balanced_accuracy"], accuracy["scope"])
+    log.info("discriminator balanced accuracy %.4f (%s), on two-word labels %.4f", accuracy["balanced_accuracy"],
+             accuracy["scope"], accuracy["compound_labels"]["balanced_accuracy"])
     hooks = hook_names(model.cfg.n_layers)
     probe = category_probe(model, encoder, ["hook_embed", *[h for h in hooks if "resid_post" in h]])
 
@@ -126,6 +145,7 @@ def build_world(out: Path, preset: str = "full", seed: int = 0, threads: int = 2
         "preset": preset, "seed": seed, "corpus_seed": CORPUS_SEED + seed, "eval_seed": EVAL_SEED,
         "model_name": MODEL_NAME, "template": TEMPLATE.text,
         "n_label_words": len(tx.label_words()), "n_categories": len(tx.categories()),
+        "n_compounds": len(cx.COMPOUNDS),
         "vocab_size": arch["d_vocab"], "n_params": sum(p.numel() for p in model.parameters()),
         "discriminator_training": disc, "discriminator_accuracy": accuracy,
         "category_probe_accuracy": probe, "saes": saes,

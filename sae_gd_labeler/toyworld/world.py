@@ -30,8 +30,10 @@ NEGATIVE_MODES = ("balanced", "natural")
 class ToyWorld:
     """Everything of the toy world; `load_toy_world()` builds it from the shipped files.
 
-    `taxonomy` maps every category (parents included) to all its member words; `words` is the label
-    vocabulary (category names, member words, fillers); `untaught` are the categories whose membership the
+    `taxonomy` maps every category (parents included) and every compound concept ("red fruit") to all its
+    member words; `categories` are the one-word ones, `compounds` the two-word ones ({name: [attribute,
+    category]}), `attributes` the words that carry each attribute; `words` is the label vocabulary (category
+    names, member words, fillers, attribute words); `untaught` are the categories whose membership the
     discriminator never saw (`palindrome`).
     """
 
@@ -46,10 +48,17 @@ class ToyWorld:
     saes: dict[str, SAE]
     report: dict = field(default_factory=dict)
     path: Path | None = None
+    compounds: dict[str, list[str]] = field(default_factory=dict)  # "red fruit" -> ["red", "fruit"]
+    attributes: dict[str, list[str]] = field(default_factory=dict)  # "red" -> the words that carry it
 
     @property
     def categories(self) -> list[str]:
-        return list(self.taxonomy)
+        """The one-word categories (each name is a token); the compound concepts are `compounds`."""
+        return [c for c in self.taxonomy if c not in self.compounds]
+
+    @cached_property
+    def _attribute_sets(self) -> dict[str, frozenset[str]]:
+        return {a: frozenset(ws) for a, ws in self.attributes.items()}
 
     @cached_property
     def encoder(self) -> PromptEncoder:
@@ -69,31 +78,47 @@ class ToyWorld:
         return dataclasses.replace(example, context=context.strip())
 
     def is_member(self, word: str, label: str) -> bool:
-        """Ground truth of the membership question: the label is the word itself or a category holding it."""
+        """Ground truth of the membership question: the label is the word itself or a category holding it, or
+        "<attribute> <label>" where the word carries the attribute and is a member of the one-word label."""
+        if " " in label:
+            attribute, head = label.split(" ", 1)
+            return " " not in head and word in self._attribute_sets.get(attribute, ()) and self.is_member(word, head)
         return label == word or word in self._members.get(label, ())
 
     def _check_category(self, category: str) -> None:
         if category not in self.taxonomy:
             raise ValueError(f"unknown toy-world category {category!r}; valid categories: "
-                             f"{', '.join(self.categories)}")
+                             f"{', '.join(self.taxonomy)}")
+
+    def _near_miss_pools(self, category: str) -> list[list[str]]:
+        """Near misses in pools that examples_for draws from equally: for a compound, the category's words
+        without the attribute and the attribute's words outside the category; otherwise one pool."""
+        inside = self._members[category]
+        if category in self.compounds:
+            attribute, head = self.compounds[category]
+            return [[w for w in self.taxonomy[head] if w not in inside],
+                    [w for w in self.attributes[attribute] if w not in inside]]
+        parent = self.parents.get(category)
+        pool = self.taxonomy[parent] if parent else [w for c in self.categories for w in self.taxonomy[c]]
+        return [sorted({w for w in pool if w not in inside})]
 
     # -- synthetic features -----------------------------------------------------------------------
     def near_miss_words(self, category: str) -> list[str]:
         """Words close to `category` without being in it: its siblings' words under the same parent, or for
-        a top-level category the words of every other category."""
+        a top-level category the words of every other category; for a compound ("red fruit"), the words with
+        one of its two parts only (banana, tomato)."""
         self._check_category(category)
-        inside = self._members[category]
-        parent = self.parents.get(category)
-        pool = self.taxonomy[parent] if parent else [w for c, ws in self.taxonomy.items() for w in ws]
-        return sorted({w for w in pool if w not in inside})
+        return sorted({w for pool in self._near_miss_pools(category) for w in pool})
 
     def examples_for(self, category: str, n: int = 64, seed: int = 0, negatives: str = "balanced") -> list[Example]:
         """A synthetic feature firing (1.0) on the category's members and 0.0 elsewhere: n // 2 positives,
         the rest negatives, each context a corpus sentence ending at the token.
 
         negatives="balanced": half the negatives are near misses (for mammal: birds, fish, insects,
-        reptiles), half other label words. negatives="natural": the other tokens of the same corpus
-        sentences that hold the positives, drawn as they occur (function words mostly, other animals rarely).
+        reptiles; for a compound, half of them words of its category without its attribute, half words with
+        its attribute outside its category), half other label words. negatives="natural": the other tokens of
+        the same corpus sentences that hold the positives, drawn as they occur (function words mostly, other
+        animals rarely).
         """
         self._check_category(category)
         if negatives not in NEGATIVE_MODES:
@@ -106,12 +131,14 @@ class ToyWorld:
             return self._natural_examples(category, n_pos, n_neg, rng, seed)
         gen = SentenceGenerator(seed)
         members = self.taxonomy[category]
-        near = self.near_miss_words(category)
-        near_set = set(near)
-        others = [w for w in self.words if not self.is_member(w, category) and w not in near_set] or near
+        pools = [p for p in self._near_miss_pools(category) if p]
+        near_set = {w for p in pools for w in p}
+        others = [w for w in self.words if not self.is_member(w, category) and w not in near_set] or sorted(near_set)
         pos_words = _cycle(members, n_pos, rng)
-        n_near = n_neg // 2 if near else 0
-        neg_words = _cycle(near, n_near, rng) + _cycle(others, n_neg - n_near, rng)
+        n_near = n_neg // 2 if pools else 0
+        shares = [n_near // len(pools) + (i < n_near % len(pools)) for i in range(len(pools))]
+        neg_words = [w for p, k in zip(pools, shares) for w in _cycle(p, k, rng)]
+        neg_words += _cycle(others, n_neg - n_near, rng)
         out = [_example(gen, w, 1.0) for w in pos_words] + [_example(gen, w, 0.0) for w in neg_words]
         rng.shuffle(out)
         return out
@@ -147,10 +174,10 @@ class ToyWorld:
         Defaults: all label words, all labels but the untaught ones. Pass `labels` (e.g. one category) for a
         quick per-label check; the full sweep takes some tens of seconds on two CPU cores.
         """
-        if labels is not None:
-            bad = [lab for lab in labels if lab not in self.words]
+        if labels is not None:  # one-word labels, or two-word ones ("red fruit")
+            bad = [lab for lab in labels if not all(w in self.words for w in lab.split()) or len(lab.split()) > 2]
             if bad:
-                raise ValueError(f"labels {bad} are not label words of the toy world")
+                raise ValueError(f"labels {bad} are not label words (or two of them) of the toy world")
         if labels is None:
             labels = [w for w in self.words if w not in self.untaught]
         return membership_accuracy(self.model, self.encoder, words or self.words, labels, seed=seed)
@@ -224,4 +251,6 @@ def load_toy_world(path: str | Path | None = None) -> ToyWorld:
         saes=load_saes(path),
         report=json.loads(report_path.read_text()) if report_path.exists() else {},
         path=path,
+        compounds=tax.get("compounds", {}),  # absent in worlds built before compound concepts
+        attributes=tax.get("attributes", {}),
     )
