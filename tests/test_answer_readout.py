@@ -136,32 +136,41 @@ def lbfgs_fit(score, target, weight):
     return params.detach()
 
 
-def test_exhaustive_labeler_returns_the_lowest_exact_loss_label():
-    """The labeler's label is the argmin of the loss computed here independently, token by token."""
+@pytest.mark.parametrize("n_own", [0, 3])
+def test_exhaustive_labeler_returns_the_lowest_exact_loss_label(n_own):
+    """The labeler's label is the argmin of the loss computed here independently, token by token; the
+    feature's own most frequent firing tokens (n_own of them) are judged by fit alone."""
     disc = make("llama")
     words = [w for w in WORDS if w.isalpha()]
     pos = ["cat", "dog", "bird", "fish", "king", "queen", "man", "woman"]
-    examples = [Example(w, w, 1.0 if w in pos else 0.0) for w in words] * 2
-    config = LabelerConfig(heldout_fraction=0.2, examples_per_feature=200)
+    examples = [Example(w, w, 1.0 if w in pos else 0.0) for w in words] * 2 + [Example("dog", "dog", 1.0)] * 3
+    config = LabelerConfig(heldout_fraction=0.2, examples_per_feature=200, own_token_candidates=n_own)
     label = label_examples({"f": examples}, disc, config)["f"]
     assert label.labeled and label.calibration is not None and math.isfinite(label.metrics["auroc"])
     from sae_gd_labeler.readout.vocab import candidate_token_ids
     from sae_gd_labeler.search.labeler import split_examples
     data = split_examples("f", examples, config.replace(readout="answer"))
-    cand = candidate_token_ids(disc, "words")
+    positives = [ex for ex in data.train if ex.activation > 0]
+    counts = {}
+    for ex in positives:
+        counts[ex.token] = counts.get(ex.token, 0) + 1
+    own = sorted(counts, key=lambda w: -counts[w])[:n_own]  # stable: ties keep first-seen order
+    words_scored = sorted({disc.tokenizer.decode([t]).strip() for t in candidate_token_ids(disc, "words").tolist()}
+                          | set(own))
     target = torch.tensor([ex.activation for ex in data.train])
-    losses = []
-    for t in cand.tolist():
-        word = disc.tokenizer.decode([t]).strip()
+    losses = {}
+    for word in words_scored:
         score = disc.answer_score(data.train, word)
         loss = fit_calibration(score[:, None], target).loss[0]
-        positives = [ex for ex in data.train if ex.activation > 0]
         naturalness = -sum(plain_log_prob(disc, disc.template.prefix(ex.context, ex.token), word)
                            for ex in positives) / len(positives)
-        losses.append(float(loss + config.kl_weight * naturalness))
-    best = disc.tokenizer.decode([cand[int(torch.tensor(losses).argmin())]]).strip()
+        losses[word] = float(loss) if word in own else float(loss + config.kl_weight * naturalness)
+    best = min(losses, key=losses.get)
     assert label.label == best
-    assert label.candidates[0].loss == pytest.approx(min(losses), abs=1e-4)
+    assert label.candidates[0].loss == pytest.approx(losses[best], abs=1e-4)
+    assert label.search_history["own_tokens"] == own
+    if n_own:  # the repeated positive is an own token, and fit alone makes it the label here
+        assert label.search_history["own_token_label"] and label.label == "dog"
 
 
 def test_prompt_template_is_still_the_default_for_unknown_models():

@@ -6,7 +6,8 @@ minus that after a neutral filler). No search is needed: each candidate gets its
 and bias, see calibration) and its exact loss, and the lowest is the label. The loss is the same as the
 other readouts' (class-balanced cross-entropy of the predicted firing, + kl_weight * naturalness), with
 naturalness = -mean log q(label) over the positive examples: how readily the discriminator itself says the
-label after the examples it should describe.
+label after the examples it should describe. A feature's own most frequent firing tokens are candidates too,
+judged by fit alone (see own_tokens).
 """
 
 from __future__ import annotations
@@ -23,20 +24,25 @@ from sae_gd_labeler.search.calibration import fit_calibration
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.feature_batch import FeatureData
 from sae_gd_labeler.search.objective import targets_from_activations
+from sae_gd_labeler.search.own_tokens import own_token_ids
 from sae_gd_labeler.search.result import Candidate, FeatureLabel
 
 N_REPORTED_CANDIDATES = 10
 
 
 @torch.no_grad()
-def answer_losses(data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor, config: LabelerConfig):
+def answer_losses(data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor, config: LabelerConfig,
+                  fit_only: torch.Tensor | None = None):
     """Exact losses of every candidate for one feature. log_p [n, C] at its training examples' label slots,
-    neutral [C] after the neutral filler. -> (loss [C], Calibration)"""
+    neutral [C] after the neutral filler; fit_only [C] (bool): candidates judged without the naturalness term
+    (the feature's own tokens). -> (loss [C], Calibration)"""
     acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
     target = targets_from_activations(acts, config.activation_threshold, config.soft_targets)
     positive = (acts > config.activation_threshold).to(log_p.device)
     calibration = fit_calibration(log_p - neutral, target)  # [C]
     naturalness = -log_p[positive].mean(0)  # [C]
+    if fit_only is not None:
+        naturalness = naturalness.masked_fill(fit_only, 0.0)
     return calibration.loss + config.kl_weight * naturalness, calibration
 
 
@@ -45,6 +51,13 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
                           config: LabelerConfig) -> dict[Hashable, FeatureLabel]:
     max_rows = config.max_rows_per_forward
     candidate_ids = candidate_ids.to(disc.device)
+    n_vocab = len(candidate_ids)
+    own = {data.feature: own_token_ids(disc, _positives(data, config), config.own_token_candidates)
+           for data in features}
+    # own tokens outside the candidate vocabulary become extra columns, read in the same forwards
+    extra = sorted({t for ids in own.values() for t in ids} - set(candidate_ids.tolist()))
+    candidate_ids = torch.cat([candidate_ids, torch.tensor(extra, dtype=candidate_ids.dtype, device=disc.device)])
+    column = {t: i for i, t in enumerate(candidate_ids.tolist())}
     neutral = disc.label_slot_log_probs([], candidate_ids, neutral=True)[0]  # [C]
     train = disc.label_slot_log_probs([ex for f in features for ex in f.train], candidate_ids, max_rows)  # [N, C]
     heldout_examples = [ex for f in features for ex in f.heldout]
@@ -53,8 +66,11 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
     for data in features:
         log_p = train[start:start + len(data.train)]  # [n, C]
         start += len(data.train)
-        loss, calibration = answer_losses(data, log_p, neutral, config)
-        order = loss.argsort()[:N_REPORTED_CANDIDATES].tolist()
+        fit_only = torch.zeros(len(candidate_ids), dtype=torch.bool, device=disc.device)  # [C]
+        fit_only[[column[i] for i in own[data.feature]]] = True
+        loss, calibration = answer_losses(data, log_p, neutral, config, fit_only)
+        loss[n_vocab:] = loss[n_vocab:].masked_fill(~fit_only[n_vocab:], float("inf"))  # others' own tokens
+        order = [i for i in loss.argsort()[:N_REPORTED_CANDIDATES].tolist() if loss[i].isfinite()]
         best = order[0]
         ids = [int(candidate_ids[i]) for i in order]
         scale, bias = float(calibration.scale[best]), float(calibration.bias[best])
@@ -74,9 +90,15 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
             n_positive=n_pos,
             n_negative=len(data.train) - n_pos,
             calibration={"scale": scale, "bias": bias},
-            search_history={"method": "exhaustive", "n_candidates": len(candidate_ids)},
+            search_history={"method": "exhaustive", "n_candidates": n_vocab + int(fit_only[n_vocab:].sum()),
+                            "own_tokens": [token_text(disc, [t]) for t in own[data.feature]],
+                            "own_token_label": bool(fit_only[best])},
         )
     return results
+
+
+def _positives(data: FeatureData, config: LabelerConfig) -> list[Example]:
+    return [ex for ex in data.train if ex.activation > config.activation_threshold]
 
 
 def target_of(data: FeatureData, config: LabelerConfig) -> torch.Tensor:
