@@ -67,8 +67,8 @@ def top_contexts(record, texts, n: int = 5) -> list[str]:
 
 def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_post", max_tokens: int = 100_000,
         judge: str | None = "gemma-3-270m", show: int = 10, dataset: str | None = None,
-        explain: int = 40, examples_per_feature: int = 64,
-        save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        explain: int = 40, examples_per_feature: int = 64, own_tokens: int | None = None,
+        kl_weight: float | None = None, save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The benchmark (see the module docstring); `save` is handed the results after every stage."""
     import torch
 
@@ -86,7 +86,9 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
     from sae_gd_labeler.search.config import LabelerConfig
 
     torch.manual_seed(seed)
-    config = LabelerConfig(examples_per_feature=examples_per_feature)
+    changes = {"own_token_candidates": own_tokens, "kl_weight": kl_weight}
+    config = LabelerConfig(examples_per_feature=examples_per_feature,
+                           **{name: value for name, value in changes.items() if value is not None})
     if dataset is None:
         dataset = str(cached_corpus())
     model = load_packaged_model(SUBJECT)
@@ -133,6 +135,8 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
         return {
             "subject": SUBJECT, "hook": hook, "seed": seed, "max_tokens": max_tokens, "n_requested": features,
             "examples_per_feature": examples_per_feature, "n_explained": len(explained),
+            "own_token_candidates": config.own_token_candidates, "kl_weight": config.kl_weight,
+            "own_token_labels": sum(bool((labels[f].search_history or {}).get("own_token_label")) for f in labeled),
             "n_labelable": sum(s == "ok" for s in statuses), "n_features_in_sae": len(statuses),
             "n_labeled": len(labeled), "weak_fraction": round(sum(labels[f].status == "weak" for f in labeled)
                                                               / max(len(labeled), 1), 4),
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=100_000, help="corpus tokens read for the examples")
     p.add_argument("--examples", type=int, default=64, help="examples per feature (a quarter held out)")
     p.add_argument("--explain", type=int, default=40, help="features also given an LLM explanation")
+    p.add_argument("--own-tokens", type=int, help="LabelerConfig.own_token_candidates (default: the config's)")
+    p.add_argument("--kl-weight", type=float, help="LabelerConfig.kl_weight (default: the config's)")
     p.add_argument("--judge", default="gemma-3-270m", help="the second judge ('none' to skip)")
     p.add_argument("--show", type=int, default=10, help="features shown with their top contexts")
     p.add_argument("--dataset", help="a JSON-lines corpus (default: the real corpus, built once into the user cache)")
@@ -196,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 
     out = run(args.features, args.seed, args.hook, args.max_tokens, None if args.judge == "none" else args.judge,
-              args.show, args.dataset, explain=args.explain, examples_per_feature=args.examples, save=save)
+              args.show, args.dataset, explain=args.explain, examples_per_feature=args.examples,
+              own_tokens=args.own_tokens, kl_weight=args.kl_weight, save=save)
     save(out)
     print(json.dumps({k: out[k] for k in ("n_labeled", "weak_fraction", "timings", "judges")}, indent=1))  # noqa: T201
     return 0
