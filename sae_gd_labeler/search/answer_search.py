@@ -6,8 +6,8 @@ minus that after a neutral filler). No search is needed: each candidate gets its
 and bias, see calibration) and its exact loss, and the lowest is the label. The loss is the same as the
 other readouts' (class-balanced cross-entropy of the predicted firing, + kl_weight * naturalness), with
 naturalness = -mean log q(label) over the positive examples: how readily the discriminator itself says the
-label after the examples it should describe. A feature's own most frequent firing tokens are candidates too,
-judged by fit alone (see own_tokens).
+label after the examples it should describe. A feature's own most frequent firing tokens challenge the label
+on fit alone (see own_tokens).
 """
 
 from __future__ import annotations
@@ -31,18 +31,15 @@ N_REPORTED_CANDIDATES = 10
 
 
 @torch.no_grad()
-def answer_losses(data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor, config: LabelerConfig,
-                  fit_only: torch.Tensor | None = None):
+def answer_losses(data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor, config: LabelerConfig):
     """Exact losses of every candidate for one feature. log_p [n, C] at its training examples' label slots,
-    neutral [C] after the neutral filler; fit_only [C] (bool): candidates judged without the naturalness term
-    (the feature's own tokens). -> (loss [C], Calibration)"""
+    neutral [C] after the neutral filler. -> (loss [C], Calibration); the calibration's own loss is the fit
+    alone."""
     acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
     target = targets_from_activations(acts, config.activation_threshold, config.soft_targets)
     positive = (acts > config.activation_threshold).to(log_p.device)
     calibration = fit_calibration(log_p - neutral, target)  # [C]
     naturalness = -log_p[positive].mean(0)  # [C]
-    if fit_only is not None:
-        naturalness = naturalness.masked_fill(fit_only, 0.0)
     return calibration.loss + config.kl_weight * naturalness, calibration
 
 
@@ -66,11 +63,16 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
     for data in features:
         log_p = train[start:start + len(data.train)]  # [n, C]
         start += len(data.train)
-        fit_only = torch.zeros(len(candidate_ids), dtype=torch.bool, device=disc.device)  # [C]
-        fit_only[[column[i] for i in own[data.feature]]] = True
-        loss, calibration = answer_losses(data, log_p, neutral, config, fit_only)
-        loss[n_vocab:] = loss[n_vocab:].masked_fill(~fit_only[n_vocab:], float("inf"))  # others' own tokens
-        order = [i for i in loss.argsort()[:N_REPORTED_CANDIDATES].tolist() if loss[i].isfinite()]
+        loss, calibration = answer_losses(data, log_p, neutral, config)  # [C]
+        loss[n_vocab:] = float("inf")  # the extra columns are own tokens, judged below
+        ranked = [(i, float(loss[i])) for i in loss.argsort()[:N_REPORTED_CANDIDATES].tolist()]
+        fit = calibration.loss  # [C]
+        challenger = min((column[t] for t in own[data.feature]), key=lambda i: float(fit[i]), default=None)
+        own_label = challenger is not None and bool(fit[challenger] < fit[ranked[0][0]])
+        if own_label:  # an own token fits better than the vocabulary's label: it is the label, at its fit
+            ranked = [(challenger, float(fit[challenger]))] + [r for r in ranked if r[0] != challenger]
+            ranked = ranked[:N_REPORTED_CANDIDATES]
+        order = [i for i, _ in ranked]
         best = order[0]
         ids = [int(candidate_ids[i]) for i in order]
         scale, bias = float(calibration.scale[best]), float(calibration.bias[best])
@@ -85,14 +87,14 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
             feature=data.feature,
             label=token_text(disc, [ids[0]]),
             token_ids=(ids[0],),
-            candidates=[Candidate(token_text(disc, [t]), (t,), float(loss[i])) for t, i in zip(ids, order)],
+            candidates=[Candidate(token_text(disc, [t]), (t,), value) for t, (_, value) in zip(ids, ranked)],
             metrics=metrics,
             n_positive=n_pos,
             n_negative=len(data.train) - n_pos,
             calibration={"scale": scale, "bias": bias},
-            search_history={"method": "exhaustive", "n_candidates": n_vocab + int(fit_only[n_vocab:].sum()),
+            search_history={"method": "exhaustive", "n_candidates": n_vocab,
                             "own_tokens": [token_text(disc, [t]) for t in own[data.feature]],
-                            "own_token_label": bool(fit_only[best])},
+                            "own_token_label": own_label},
         )
     return results
 

@@ -66,9 +66,8 @@ class LabelerConfig:
     answer_beam: int = 8  # "answer" readout with label_tokens > 1: labels kept while a label grows a token at
     #                       a time (every extension of a kept label is scored exactly; see answer_beam)
     own_token_candidates: int = 3  # "answer" readout, one-token labels: the tokens a feature's training
-    #   positives fire on most often (those that are one token in the label slot) are candidates too, judged
-    #   by their fit alone (no naturalness term: they come from the feature's own examples, not from a search
-    #   of the vocabulary); 0: the candidate vocabulary only. See search.own_tokens
+    #   positives fire on most often (those one token in the label slot) challenge the vocabulary's label on
+    #   fit alone and replace it when they fit better (see search.own_tokens); 0: the vocabulary only
     kl_weight: float = 0.05  # KL(p || q): q is the discriminator's own next-token guess at the slot
     activation_threshold: float = 0.0  # an example is positive when its activation is above this
     soft_targets: bool = False  # targets activation / max activation instead of 0 / 1

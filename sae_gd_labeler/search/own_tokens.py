@@ -7,10 +7,12 @@ candidate vocabulary holds whole English words only, and the naturalness term (h
 discriminator says the label after the positives) rightly favours category words over a repeated token, so
 the vocabulary search returns generic words ("language", "food") for them instead.
 
-So the tokens that a feature's training positives fire on most often are candidates as well, judged by
-their fit alone: they are drawn from the feature's own examples, not from a search of the vocabulary, and
-the naturalness term guards against what such a search may pick. The choice was measured on real SAE
-features (`python -m sae_gd_labeler.bench.real_sae_labels`, README "Real SAEs of a real model").
+So the tokens that a feature's training positives fire on most often challenge the vocabulary's label on fit
+alone: the one that fits best (class-balanced cross-entropy of its calibrated score on the training examples)
+replaces that label when it fits better than the label does. The naturalness term still decides among the
+vocabulary's words, where it guards against what a search of tens of thousands of tokens may pick; a feature's
+own token needs no such guard. Measured on real SAE features and WordNet categories (README, "Real SAEs of a
+real model"; `python -m sae_gd_labeler.bench.real_sae_labels --own-tokens 0` for the comparison).
 """
 
 from __future__ import annotations
