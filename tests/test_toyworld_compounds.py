@@ -25,7 +25,7 @@ def tiny_world(tmp_path_factory):
     from sae_gd_labeler.toyworld.train import build_world
 
     out = tmp_path_factory.mktemp("compounds") / "world"
-    build_world(out, preset="tiny", seed=0, threads=1)
+    build_world(out, preset="tiny", seed=0, threads=1, compounds=True)
     return load_toy_world(out)
 
 
@@ -38,7 +38,7 @@ def test_compounds_are_attribute_times_category():
         attribute, category = cx.compound_parts()[name]
         assert name == f"{attribute} {category}" and len(members) >= 3, name
         assert set(members) == {w for w in tax[category] if cx.has_attribute(w, attribute)}
-        assert all(w in tx.label_words() for w in (attribute, category))
+        assert all(w in tx.label_words(compounds=True) for w in (attribute, category))
 
 
 def test_no_single_word_names_a_compound():
@@ -67,10 +67,21 @@ def test_two_word_membership_is_compositional():
 
 
 def test_new_attribute_words_join_the_vocabulary_after_the_old_words():
-    words = tx.label_words()
+    words = tx.label_words(compounds=True)
     assert cx.new_words() == ["sea"]
-    assert words[-len(cx.new_words()):] == cx.new_words()
+    assert words == tx.label_words() + cx.new_words()  # the old words keep their places
+    assert tx.vocabulary(compounds=True)[: len(words)] == words
     assert all(w in _sites_by_word() for w in cx.ATTRIBUTES)  # every label word can be placed in a sentence
+
+
+def test_without_compounds_the_recipe_is_the_shipped_worlds():
+    """The default recipe (no --compounds) draws the same questions, sentences and words as before compounds."""
+    assert "sea" not in tx.label_words() and "sea" not in tx.vocabulary()
+    plain = QuestionSampler(seed=4)
+    assert all(" " not in plain.sample().label for _ in range(2000))
+    gen, with_compounds = generate_corpus(300, seed=2), generate_corpus(300, seed=2, compounds=True)
+    assert not any(len(s.split()) == 7 and s.split()[4] in cx.ATTRIBUTES for s in gen)
+    assert gen != with_compounds
 
 
 # -- questions and corpus -------------------------------------------------------------------------------
@@ -92,7 +103,7 @@ def test_questions_with_two_word_labels():
 
 
 def test_corpus_defines_compounds():
-    corpus = generate_corpus(2000, seed=1)
+    corpus = generate_corpus(2000, seed=1, compounds=True)
     defined = [s.split() for s in corpus if len(s.split()) == 7 and s.split()[4] in cx.ATTRIBUTES]
     assert len(defined) > 20
     for words in defined:
@@ -154,6 +165,7 @@ def test_accuracy_mixes_one_and_two_word_labels(tiny_world):
     grid = label_sweep_margins(disc, [("emma ate a apple", "apple")], ["red fruit", "sea animal"])
     torch.testing.assert_close(grid[0, :1], margins, atol=1e-4, rtol=1e-4)
     assert w.discriminator_accuracy(labels=["red fruit"])["n_pairs"] == len(w.words)
+    assert "sea" in w.words and w.report["compounds"] and w.report["n_compounds"] == len(w.compounds)
     with pytest.raises(ValueError, match="not label words"):
         w.discriminator_accuracy(labels=["red fruit tree"])
 

@@ -74,7 +74,7 @@ TEMPLATES: tuple[tuple[float, str], ...] = (
     (0.5, "the {thing} is about {kind} ."),
 )
 DEFINITION_WEIGHT = 3.0  # "the <member> is a <category> ." sentences (never for palindrome)
-COMPOUND_DEFINITION_WEIGHT = 1.5  # "the <word> is a <attribute> <category> ." sentences (see compounds.py)
+COMPOUND_DEFINITION_WEIGHT = 1.5  # "the <word> is a <attribute> <category> ." sentences, in worlds with compounds
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,15 @@ def definable_categories() -> list[str]:
 
 
 class SentenceGenerator:
-    """Seeded sentences; `sentence_with(word)` places a chosen word in a slot that can produce it."""
+    """Seeded sentences; `sentence_with(word)` places a chosen word in a slot that can produce it. With
+    `compounds`, `sentence()` also gives compound definitions ("the apple is a red fruit .")."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, compounds: bool = False):
         self.rng = random.Random(seed)
         self._templates = [_parse(t) for _, t in TEMPLATES]
-        self._weights = [w for w, _ in TEMPLATES] + [DEFINITION_WEIGHT, COMPOUND_DEFINITION_WEIGHT]
+        self._weights = [w for w, _ in TEMPLATES] + [DEFINITION_WEIGHT]
+        if compounds:
+            self._weights.append(COMPOUND_DEFINITION_WEIGHT)
         self._taxonomy = tx.taxonomy()
         self._sites = _sites_by_word()
 
@@ -207,7 +210,7 @@ def literal_words() -> set[str]:
     return {item for _, t in TEMPLATES for item in _parse(t) if not _is_slot(item)} | {"the", "is", "a", "."}
 
 
-def generate_corpus(n: int, seed: int = 0) -> list[str]:
+def generate_corpus(n: int, seed: int = 0, compounds: bool = False) -> list[str]:
     """`n` sentences as space-joined text."""
-    gen = SentenceGenerator(seed)
+    gen = SentenceGenerator(seed, compounds)
     return [" ".join(gen.sentence()) for _ in range(n)]

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DiscriminatorTrainingConfig:
     steps: int = 1400
-    question_rows: int = 192  # membership questions per step
-    compound_fraction: float = 0.2  # of them with two-word labels ("is apple a red fruit ?")
+    question_rows: int = 160  # membership questions per step
+    compound_fraction: float = 0.0  # of them with two-word labels ("is apple a red fruit ?"); 0: no compounds
     lm_rows: int = 16  # packed corpus windows per step
     lm_window: int = 64  # tokens per window (the model's n_ctx): every position sees packed text
     lm_weight: float = 0.5  # weight of the next-token loss against the answer loss
@@ -56,7 +56,7 @@ class _BatchMaker:
     def __init__(self, encoder: PromptEncoder, seed: int, window: int, compound_fraction: float):
         self.encoder = encoder
         self.questions = QuestionSampler(seed, p_compound=compound_fraction)
-        sentences = SentenceGenerator(seed + 2)
+        sentences = SentenceGenerator(seed + 2, compounds=compound_fraction > 0)
         stream = (" ".join(sentences.sentence()) for _ in itertools.count())
         self.windows = packed_windows(encoder, stream, window)
 

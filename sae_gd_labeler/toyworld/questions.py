@@ -34,9 +34,9 @@ def is_member(word: str, label: str) -> bool:
     return label == word or word in _member_sets().get(label, ())
 
 
-def askable_labels() -> list[str]:
+def askable_labels(compounds: bool = False) -> list[str]:
     """Every label the discriminator is taught about: the label vocabulary less the untaught category."""
-    return [w for w in tx.label_words() if w != UNTAUGHT]
+    return [w for w in tx.label_words(compounds) if w != UNTAUGHT]
 
 
 @cache
@@ -63,16 +63,17 @@ class Question:
 
 
 class QuestionSampler:
-    """Seeded membership questions over the whole label vocabulary, balanced yes / no."""
+    """Seeded membership questions over the whole label vocabulary, balanced yes / no; a share `p_compound`
+    of them about two-word labels (0: none, and the questions of a world without compound concepts)."""
 
-    def __init__(self, seed: int = 0, p_function_word: float = 0.08, p_compound: float = 0.2):
+    def __init__(self, seed: int = 0, p_function_word: float = 0.08, p_compound: float = 0.0):
         self.rng = random.Random(seed)
         self.p_compound = p_compound
         self.attributes = list(cx.ATTRIBUTES)
         self.compounds = list(cx.COMPOUNDS)
         self.sentences = SentenceGenerator(seed + 1)
-        self.words = tx.label_words()
-        self.labels = askable_labels()
+        self.words = tx.label_words(compounds=p_compound > 0)
+        self.labels = askable_labels(compounds=p_compound > 0)
         self.categories = [c for c in tx.categories() if c != UNTAUGHT]
         self.taxonomy = tx.taxonomy()
         self.p_function_word = p_function_word
@@ -166,7 +167,7 @@ class QuestionSampler:
         return Question(context, token, label, is_member(token, label))
 
     def sample(self) -> Question:
-        if self.rng.random() < self.p_compound:
+        if self.p_compound and self.rng.random() < self.p_compound:  # no draw at 0: the same questions as before
             return self._compound_question()
         if self.rng.random() < self.p_function_word:
             context, token = self._context(None)

@@ -46,6 +46,7 @@ class SAETrainingConfig:
     context_size: int = 32  # tokens per packed window
     n_rows: int = 10_000  # dataset windows (sae_lens starts another epoch when they run out)
     question_fraction: float = 0.2
+    compound_fraction: float = 0.0  # of the questions with two-word labels (worlds with compound concepts)
     l1_coefficient: float = 3.0
     lr: float = 3e-3
     seed: int = 0
@@ -59,8 +60,8 @@ def activation_dataset(encoder: PromptEncoder, cfg: SAETrainingConfig) -> datase
     packs text (BOS first, BOS between texts), so the SAEs see what sae_lens-style readers of the corpus see.
     The trainer drops the BOS positions (exclude_special_tokens)."""
     rng = random.Random(cfg.seed)
-    sentences = SentenceGenerator(cfg.seed + 7)
-    questions = QuestionSampler(cfg.seed + 8)
+    sentences = SentenceGenerator(cfg.seed + 7, compounds=cfg.compound_fraction > 0)
+    questions = QuestionSampler(cfg.seed + 8, p_compound=cfg.compound_fraction)
 
     def texts():
         while True:

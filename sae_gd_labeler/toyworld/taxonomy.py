@@ -172,20 +172,20 @@ def fillers() -> list[str]:
     return [*FILLER_NOUNS, *FILLER_ADJECTIVES, *FILLER_VERBS]
 
 
-def label_words() -> list[str]:
-    """The label vocabulary: category names, member words, filler words and attribute words (function words
-    excluded)."""
+def label_words(compounds: bool = False) -> list[str]:
+    """The label vocabulary: category names, member words and filler words (function words excluded); with
+    `compounds`, the attribute words of the compound concepts too (`compounds.py`), after the others."""
     from sae_gd_labeler.toyworld.compounds import ATTRIBUTES  # built on this module: imported when asked
 
     out: dict[str, None] = {}
-    for w in (*categories(), *leaf_of(), *fillers(), *ATTRIBUTES):
+    for w in (*categories(), *leaf_of(), *fillers(), *(ATTRIBUTES if compounds else ())):
         out.setdefault(w, None)
     return list(out)
 
 
-def vocabulary() -> list[str]:
+def vocabulary(compounds: bool = False) -> list[str]:
     """Every token of the world, in tokenizer order: label words first, then function words."""
-    out: dict[str, None] = dict.fromkeys(label_words())
+    out: dict[str, None] = dict.fromkeys(label_words(compounds))
     for w in FUNCTION_WORDS:
         out.setdefault(w, None)
     return list(out)

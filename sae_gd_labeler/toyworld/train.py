@@ -1,11 +1,13 @@
 """Build the toy world from scratch: train the discriminator, its SAEs, measure them, write the artefacts.
 
-    python -m sae_gd_labeler.toyworld.train --out DIR [--reduced | --tiny] [--seed 0] [--threads 2]
+    python -m sae_gd_labeler.toyworld.train --out DIR [--reduced | --tiny] [--compounds] [--seed 0] [--threads 2]
 
 The shipped world (`sae_gd_labeler/toyworld/data/`) is the full preset with seed 0. `--reduced` (about a
 minute) and `--tiny` (well under a minute) exercise the same code with few steps; their discriminators are
-weak. On a machine shared with other jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP
-threads spinning against each other.
+weak. `--compounds` adds the compound concepts ("red fruit", "sea animal"; `compounds.py`): the attribute
+words join the vocabulary, a fifth of the questions have two-word labels (and each step asks a fifth more),
+the corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with other jobs,
+OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
 """
 
 from __future__ import annotations
@@ -59,10 +61,19 @@ PRESETS = {
                    SAETrainingConfig(training_tokens=4_000, n_rows=200, batch_tokens=256),
                    corpus_sentences=200, full_eval=False, eval_words=30),
 }
+COMPOUND_FRACTION = 0.2  # of the questions, with --compounds
 
 
-def _evaluate(model: HookedTransformer, encoder: PromptEncoder, preset: Preset, seed: int) -> dict:
-    words = tx.label_words()
+def with_compounds(preset: Preset) -> Preset:
+    """The preset for a world with compound concepts: two-word questions on top of the one-word ones."""
+    disc = preset.discriminator
+    rows = round(disc.question_rows * (1 + COMPOUND_FRACTION))  # nearly as many one-word questions as before
+    return replace(preset, discriminator=replace(disc, question_rows=rows, compound_fraction=COMPOUND_FRACTION),
+                   saes=replace(preset.saes, compound_fraction=COMPOUND_FRACTION))
+
+
+def _evaluate(model: HookedTransformer, encoder: PromptEncoder, preset: Preset, seed: int, compounds: bool) -> dict:
+    words = tx.label_words(compounds)
     if preset.full_eval:
         labels = [w for w in words if w != UNTAUGHT]
     else:  # a quick look: category labels on a seeded subset of words
@@ -70,16 +81,16 @@ def _evaluate(model: HookedTransformer, encoder: PromptEncoder, preset: Preset, 
         labels = [c for c in tx.categories() if c != UNTAUGHT]
     t0 = time.perf_counter()
     acc = membership_accuracy(model, encoder, words, labels, seed=EVAL_SEED)
-    untaught = membership_accuracy(model, encoder, tx.label_words(), [UNTAUGHT], seed=EVAL_SEED)
+    untaught = membership_accuracy(model, encoder, tx.label_words(compounds), [UNTAUGHT], seed=EVAL_SEED)
     per_label = acc.pop("per_label")
-    compound = _compound_accuracy(model, encoder, words)
+    compound = {"compound_labels": _compound_accuracy(model, encoder, words)} if compounds else {}
     return {
         **acc,
         "seconds": round(time.perf_counter() - t0, 1),
         "scope": "all (word, label) pairs" if preset.full_eval else "category labels on a word sample",
         "per_category_label": {c: round(per_label[c], 4) for c in tx.categories() if c in per_label},
         "untaught_label_balanced_accuracy": {UNTAUGHT: round(untaught["balanced_accuracy"], 4)},
-        "compound_labels": compound,
+        **compound,
     }
 
 
@@ -97,55 +108,59 @@ def _compound_accuracy(model: HookedTransformer, encoder: PromptEncoder, words: 
     }
 
 
-def _write_world(out: Path, model: HookedTransformer, arch: dict, corpus: list[str]) -> None:
+def _write_world(out: Path, model: HookedTransformer, arch: dict, corpus: list[str], compounds: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith((".mask", ".IGNORE"))}
     save_file(state, str(out / "model.safetensors"), metadata={"model_name": MODEL_NAME})
     (out / "model_config.json").write_text(json.dumps(arch, indent=1))
-    vocab = tx.vocabulary()
+    vocab = tx.vocabulary(compounds)
     (out / "vocab.json").write_text(json.dumps(
         {"words": vocab, "size": len(model.tokenizer.get_vocab())}, ensure_ascii=False))
-    (out / "taxonomy.json").write_text(json.dumps({
-        "taxonomy": {**tx.taxonomy(), **cx.compound_taxonomy()}, "parents": tx.parent_of(),
-        "label_words": tx.label_words(), "function_words": list(tx.FUNCTION_WORDS), "untaught": [UNTAUGHT],
-        "compounds": cx.compound_parts(), "attributes": {a: list(ws) for a, ws in cx.ATTRIBUTES.items()},
-    }, ensure_ascii=False, indent=1))
+    taxonomy = {"taxonomy": tx.taxonomy(), "parents": tx.parent_of(), "label_words": tx.label_words(compounds),
+                "function_words": list(tx.FUNCTION_WORDS), "untaught": [UNTAUGHT]}
+    if compounds:
+        taxonomy["taxonomy"] = {**tx.taxonomy(), **cx.compound_taxonomy()}
+        taxonomy.update(compounds=cx.compound_parts(), attributes={a: list(ws) for a, ws in cx.ATTRIBUTES.items()})
+    (out / "taxonomy.json").write_text(json.dumps(taxonomy, ensure_ascii=False, indent=1))
     (out / "template.json").write_text(json.dumps(
         {"text": TEMPLATE.text, "yes": TEMPLATE.yes, "no": TEMPLATE.no}))
     (out / "corpus.txt").write_text("\n".join(corpus) + "\n", encoding="utf-8")
 
 
-def build_world(out: Path, preset: str = "full", seed: int = 0, threads: int = 2) -> dict:
-    """Train and write a complete toy world to `out`; returns the training report (also written there)."""
+def build_world(out: Path, preset: str = "full", seed: int = 0, threads: int = 2, compounds: bool = False) -> dict:
+    """Train and write a complete toy world to `out` (with compound concepts if `compounds`); returns the training
+    report (also written there)."""
     torch.set_num_threads(threads)
-    cfg = PRESETS[preset]
+    cfg = with_compounds(PRESETS[preset]) if compounds else PRESETS[preset]
     cfg = replace(cfg, discriminator=replace(cfg.discriminator, seed=seed), saes=replace(cfg.saes, seed=seed))
     random.seed(seed)
     torch.manual_seed(seed)
     start = time.perf_counter()
 
-    tokenizer = word_level_tokenizer(tx.vocabulary())
+    tokenizer = word_level_tokenizer(tx.vocabulary(compounds))
     arch = {"d_vocab": len(tokenizer.get_vocab()), "seed": seed}
     model = HookedTransformer(model_config(**arch), tokenizer=tokenizer)
     encoder = PromptEncoder(tokenizer, TEMPLATE)
     disc = train_discriminator(model, encoder, cfg.discriminator)
     log.info("discriminator trained in %.0f s", disc["seconds"])
 
-    accuracy = _evaluate(model, encoder, cfg, seed)
-    log.info("discriminator balanced accuracy %.4f (%s), on two-word labels %.4f", accuracy["balanced_accuracy"],
-             accuracy["scope"], accuracy["compound_labels"]["balanced_accuracy"])
+    accuracy = _evaluate(model, encoder, cfg, seed, compounds)
+    log.info("discriminator balanced accuracy %.4f (%s)", accuracy["balanced_accuracy"], accuracy["scope"])
+    if compounds:
+        log.info("on two-word labels %.4f", accuracy["compound_labels"]["balanced_accuracy"])
     hooks = hook_names(model.cfg.n_layers)
     probe = category_probe(model, encoder, ["hook_embed", *[h for h in hooks if "resid_post" in h]])
 
-    corpus = generate_corpus(cfg.corpus_sentences, seed=CORPUS_SEED + seed)
-    _write_world(out, model, arch, corpus)
+    corpus = generate_corpus(cfg.corpus_sentences, seed=CORPUS_SEED + seed, compounds=compounds)
+    _write_world(out, model, arch, corpus, compounds)
     saes = train_saes(model, encoder, cfg.saes, out / "saes")
 
     report = {
-        "preset": preset, "seed": seed, "corpus_seed": CORPUS_SEED + seed, "eval_seed": EVAL_SEED,
+        "preset": preset, "compounds": compounds, "seed": seed, "corpus_seed": CORPUS_SEED + seed,
+        "eval_seed": EVAL_SEED,
         "model_name": MODEL_NAME, "template": TEMPLATE.text,
-        "n_label_words": len(tx.label_words()), "n_categories": len(tx.categories()),
-        "n_compounds": len(cx.COMPOUNDS),
+        "n_label_words": len(tx.label_words(compounds)), "n_categories": len(tx.categories()),
+        "n_compounds": len(cx.COMPOUNDS) if compounds else 0,
         "vocab_size": arch["d_vocab"], "n_params": sum(p.numel() for p in model.parameters()),
         "discriminator_training": disc, "discriminator_accuracy": accuracy,
         "category_probe_accuracy": probe, "saes": saes,
@@ -163,12 +178,14 @@ def main(argv: list[str] | None = None) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--reduced", action="store_true", help="few steps (about a minute): a smoke test")
     size.add_argument("--tiny", action="store_true", help="even fewer steps (well under a minute)")
+    parser.add_argument("--compounds", action="store_true",
+                        help='add compound concepts ("red fruit"): two-word labels in training and taxonomy')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     preset = "tiny" if args.tiny else "reduced" if args.reduced else "full"
-    report = build_world(args.out, preset=preset, seed=args.seed, threads=args.threads)
+    report = build_world(args.out, preset=preset, seed=args.seed, threads=args.threads, compounds=args.compounds)
     acc = report["discriminator_accuracy"]
     log.info("done in %.0f s: balanced accuracy %.4f, worst labels %s, %d bytes written to %s",
              report["total_seconds"], acc["balanced_accuracy"], acc["worst_labels"][:5],
