@@ -71,7 +71,7 @@ class QuestionSampler:
         self.p_compound = p_compound
         self.attributes = list(cx.ATTRIBUTES)
         self.compounds = list(cx.COMPOUNDS)
-        self.sentences = SentenceGenerator(seed + 1)
+        self.sentences = SentenceGenerator(seed + 1, compounds=p_compound > 0)  # the world's own corpus
         self.words = tx.label_words(compounds=p_compound > 0)
         self.labels = askable_labels(compounds=p_compound > 0)
         self.categories = [c for c in tx.categories() if c != UNTAUGHT]
