@@ -88,7 +88,8 @@ def test_reproduces_our_answer_readout_metrics(answer_setup):
     got = score_text_labels(disc, split, {f: lab.token_ids for f, lab in labels.items()}, config)
     text = score_text_labels(disc, split, {f: lab.label for f, lab in labels.items()}, config)
     for f, lab in labels.items():
-        assert lab.search_history == {"method": "exhaustive", "n_candidates": len(candidate_token_ids(disc, "auto"))}
+        history = lab.search_history
+        assert history["method"] == "exhaustive" and history["n_candidates"] == len(candidate_token_ids(disc, "auto"))
         assert same_metrics(got[f], lab.metrics), (got[f], lab.metrics)
         assert same_metrics(text[f], lab.metrics)
 
