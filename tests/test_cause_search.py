@@ -16,6 +16,7 @@ from sae_gd_labeler.search.calibration import fit_calibration
 from sae_gd_labeler.search.cause_batch import CauseBatch, calibrated_loss
 from sae_gd_labeler.search.labeler import label_examples, split_examples
 from tests.builders import ARCHITECTURES, WORDS, tiny_model
+from tests.test_labeler import check_same_seed_same_labels_and_batching_changes_nothing
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -123,16 +124,8 @@ def test_step_loss_gradient_is_finite_and_nonzero(arch):
 def test_same_seed_same_labels_and_batching_changes_nothing(method):
     disc = make("llama", CONTEXT_TEMPLATE)
     cfg = FAST.replace(method=method, feature_batch_size=3)
-    together = label_examples(FEATURES, disc, cfg)
-    again = label_examples(FEATURES, disc, cfg)
-    alone = {k: label_examples({k: v}, disc, cfg)[k] for k, v in FEATURES.items()}
-    assert list(together) == list(FEATURES)
+    together, alone = check_same_seed_same_labels_and_batching_changes_nothing(FEATURES, disc, cfg)
     for k in FEATURES:
-        assert together[k].labeled
-        assert together[k].label == again[k].label == alone[k].label
-        assert [c.label for c in together[k].candidates] == [c.label for c in alone[k].candidates]
-        for a, b in zip(together[k].candidates, alone[k].candidates):
-            assert a.loss == pytest.approx(b.loss, abs=1e-4)
         assert together[k].calibration == pytest.approx(alone[k].calibration, abs=1e-4)
 
 

@@ -37,19 +37,25 @@ FEATURES = {"animals": feature(["cat", "dog", "bird", "fish"], 0), "colours": fe
             7: feature(["one", "two", "three"], 2)}
 
 
-@pytest.mark.parametrize("method", ["discrete", "soft", "hybrid"])
-def test_same_seed_same_labels_and_batching_changes_nothing(disc, method):
-    cfg = FAST.replace(method=method, feature_batch_size=3)
-    together = label_examples(FEATURES, disc, cfg)
-    again = label_examples(FEATURES, disc, cfg)
-    alone = {k: label_examples({k: v}, disc, cfg)[k] for k, v in FEATURES.items()}
-    assert list(together) == list(FEATURES)
-    for k in FEATURES:
+def check_same_seed_same_labels_and_batching_changes_nothing(features, disc, cfg) -> tuple[dict, dict]:
+    """Labels twice with cfg, and each feature alone: the same labels, candidates and losses. -> (together, alone)"""
+    together = label_examples(features, disc, cfg)
+    again = label_examples(features, disc, cfg)
+    alone = {k: label_examples({k: v}, disc, cfg)[k] for k, v in features.items()}
+    assert list(together) == list(features)
+    for k in features:
         assert together[k].labeled
         assert together[k].label == again[k].label == alone[k].label
         assert [c.label for c in together[k].candidates] == [c.label for c in alone[k].candidates]
         for a, b in zip(together[k].candidates, alone[k].candidates):
             assert a.loss == pytest.approx(b.loss, abs=1e-4)
+    return together, alone
+
+
+@pytest.mark.parametrize("method", ["discrete", "soft", "hybrid"])
+def test_same_seed_same_labels_and_batching_changes_nothing(disc, method):
+    check_same_seed_same_labels_and_batching_changes_nothing(FEATURES, disc, FAST.replace(method=method,
+                                                                                          feature_batch_size=3))
 
 
 def test_result_fields(disc):

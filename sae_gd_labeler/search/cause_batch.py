@@ -41,7 +41,6 @@ from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.search.calibration import RIDGE, Calibration, fit_calibration
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.feature_batch import (
-    PROBE_EXAMPLES,
     FeatureBatch,
     FeatureData,
     feature_seed,
@@ -49,7 +48,6 @@ from sae_gd_labeler.search.feature_batch import (
     label_rows,
 )
 from sae_gd_labeler.search.memory_budget import MAX_AUTO_BATCH, MEMORY_FRACTION, free_memory_bytes, grad_row_bytes
-from sae_gd_labeler.search.objective import targets_from_activations
 
 
 class CauseBatch(FeatureBatch):
@@ -75,28 +73,12 @@ class CauseBatch(FeatureBatch):
         self.generators = [torch.Generator().manual_seed(feature_seed(config.seed, f.feature)) for f in features]
         self.examples = [ex for f in self.features for ex in f.train]  # row r is examples[r]
 
-        self.pos_rows, self.neg_rows, targets, start = [], [], [], 0
-        for f in self.features:
-            rows = torch.arange(start, start + len(f.train))
-            acts = torch.tensor([ex.activation for ex in f.train], dtype=torch.float32)
-            positive = acts > config.activation_threshold
-            self.pos_rows.append(rows[positive])
-            self.neg_rows.append(rows[~positive])
-            targets.append(targets_from_activations(acts, config.activation_threshold, config.soft_targets))
-            start += len(f.train)
-        self.targets_host = torch.cat(targets)  # [N]
-        self.positive_host = self.targets_host > 0  # [N]
-        self.targets, self.positive = self.targets_host.to(device), self.positive_host.to(device)
+        self._index_rows(config, device)
         # [F, C] q uniform over the candidates: no label is preferred before the evidence (see the module's doc)
         n_cand = len(self.candidate_ids)
         self.log_q = torch.full((len(self.features), n_cand), -math.log(n_cand), device=device)
         self.prior_contrast = torch.zeros_like(self.log_q)  # [F, C] q never sees an example: no contrast
-        self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
-        halves = [self._halves(rows) for rows in self.eval_rows]
-        self.screen_rows = [h[0] for h in halves]
-        self.confirm_rows = [h[1] for h in halves]
-        self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
-        self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
+        self._choose_rows(config)
 
     # -- scoring ------------------------------------------------------------------------------------
     def step_loss(self, feature_of_label: Tensor, label_embeds: Tensor, rows: Tensor) -> Tensor:

@@ -52,8 +52,26 @@ class FeatureBatch:
         examples = [ex for f in self.features for ex in f.train]
         # log q (the model's next-token guess at the label slot) costs one unembedding per prefix: cheap
         self.cache = discriminator.cache_prefixes(examples, with_log_q=True, max_rows=config.max_rows_per_forward)
-        self.pos_rows, self.neg_rows, targets, log_q, contrast = [], [], [], [], []
-        start = 0
+        self._index_rows(config, device)
+        log_q, contrast, start = [], [], 0
+        for f in self.features:
+            feature_log_q = self.cache.log_q[start:start + len(f.train)].index_select(1, candidate_ids)  # [n, C]
+            log_q.append(feature_log_q.mean(0))  # KL(p||q) averaged over examples is linear in mean log q
+            pos_mask = self.positive_host[start:start + len(f.train)].to(feature_log_q.device)
+            contrast.append(feature_log_q[pos_mask].mean(0) - feature_log_q[~pos_mask].mean(0))
+            start += len(f.train)
+        self.log_q = torch.stack(log_q)  # [F, C] mean log q over each feature's training examples
+        # [F, C] how much more the model expects each token in the label slot after positives than after
+        # negatives: its own guess at what the positives share, a source of starting tokens
+        self.prior_contrast = torch.stack(contrast)
+        self.cache.log_q = None  # [N, d_vocab] is large; only the per-feature means are needed
+        self._choose_rows(config)
+        self._layouts: dict[tuple, tuple] = {}  # step_loss's grid layout for the latest set of labels
+
+    def _index_rows(self, config: LabelerConfig, device) -> None:
+        """Row r is the r-th training example of all features, one feature after another: each feature's positive
+        and negative rows, and the targets [N] and positives [N] of all rows, on the device and the host."""
+        self.pos_rows, self.neg_rows, targets, start = [], [], [], 0
         for f in self.features:
             rows = torch.arange(start, start + len(f.train))
             acts = torch.tensor([ex.activation for ex in f.train], dtype=torch.float32)
@@ -61,27 +79,20 @@ class FeatureBatch:
             self.pos_rows.append(rows[positive])
             self.neg_rows.append(rows[~positive])
             targets.append(targets_from_activations(acts, config.activation_threshold, config.soft_targets))
-            feature_log_q = self.cache.log_q[start:start + len(f.train)].index_select(1, candidate_ids)  # [n, C]
-            log_q.append(feature_log_q.mean(0))  # KL(p||q) averaged over examples is linear in mean log q
-            pos_mask = positive.to(feature_log_q.device)
-            contrast.append(feature_log_q[pos_mask].mean(0) - feature_log_q[~pos_mask].mean(0))
             start += len(f.train)
-        self.targets = torch.cat(targets).to(device)  # [N]
-        self.positive = self.targets > 0  # [N]
         # host copies: exact scoring reads them per query on the host, where a device read would sync
-        self.targets_host, self.positive_host = self.targets.cpu(), self.positive.cpu()
-        self.log_q = torch.stack(log_q)  # [F, C] mean log q over each feature's training examples
-        # [F, C] how much more the model expects each token in the label slot after positives than after
-        # negatives: its own guess at what the positives share, a source of starting tokens
-        self.prior_contrast = torch.stack(contrast)
-        self.cache.log_q = None  # [N, d_vocab] is large; only the per-feature means are needed
+        self.targets_host = torch.cat(targets)  # [N]
+        self.positive_host = self.targets_host > 0  # [N]
+        self.targets, self.positive = self.targets_host.to(device), self.positive_host.to(device)
+
+    def _choose_rows(self, config: LabelerConfig) -> None:
+        """Each feature's evaluation rows (screen and confirm halves), probe rows and training rows."""
         self.eval_rows = [self._balanced_subset(f, config.eval_examples) for f in range(len(self.features))]
         halves = [self._halves(rows) for rows in self.eval_rows]
         self.screen_rows = [h[0] for h in halves]  # half the eval rows, balanced: where proposals are screened
         self.confirm_rows = [h[1] for h in halves]  # the other half
         self.probe_rows = [self._balanced_subset(f, PROBE_EXAMPLES) for f in range(len(self.features))]
         self.train_rows = [torch.cat([p, n]) for p, n in zip(self.pos_rows, self.neg_rows)]
-        self._layouts: dict[tuple, tuple] = {}  # step_loss's grid layout for the latest set of labels
 
     def __len__(self) -> int:
         return len(self.features)
