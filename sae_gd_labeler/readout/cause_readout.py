@@ -34,6 +34,7 @@ from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValue
 from transformer_lens.utilities import apply_softcap
 
 from sae_gd_labeler.data.example import Example
+from sae_gd_labeler.readout.label_slot import LabelSlotTokens
 
 CONTEXT, TOKEN, LABEL = "{context}", "{token}", "{label}"
 
@@ -145,7 +146,7 @@ class CauseTemplate:
         return cls(CONTEXT_TEXT)
 
 
-class CauseScorer:
+class CauseScorer(LabelSlotTokens):
     """Scores (label, example) rows by the label-as-cause readout, on a frozen `HookedTransformer`.
 
         scorer = CauseScorer(model)                          # CauseTemplate() by default
@@ -181,16 +182,6 @@ class CauseScorer:
     @property
     def device(self) -> torch.device:
         return self.model.W_E.device
-
-    def _encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def label_ids(self, label: str) -> list[int]:
-        """Token ids of a text label as it stands in the label slot (with the template's lead space)."""
-        ids = self._encode(self.template.label_lead + label)
-        if not ids:
-            raise ValueError(f"label {label!r} is empty after tokenization")
-        return ids
 
     def example_ids(self, example: Example) -> tuple[list[int], list[int]]:
         """(middle ids, token ids) of one example: the text between label and token, and the scored token."""

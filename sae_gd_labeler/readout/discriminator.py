@@ -28,6 +28,7 @@ from transformer_lens.utilities import apply_softcap
 
 from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.readout.cause_readout import CauseScorer, CauseTemplate
+from sae_gd_labeler.readout.label_slot import LabelSlotTokens
 from sae_gd_labeler.readout.shared_prefix import max_blocks, shared_prefix_hooks, shared_prefix_supported
 from sae_gd_labeler.readout.template import AnswerTemplate, PromptTemplate
 
@@ -68,7 +69,7 @@ class PrefixCache:
         return TransformerLensKeyValueCache(entries, self.mask, frozen=True)
 
 
-class Discriminator:
+class Discriminator(LabelSlotTokens):
     """Wraps a `HookedTransformer` (any architecture it supports) and a `PromptTemplate` (yes / no readout),
     an `AnswerTemplate` (label-as-answer readout) or a `CauseTemplate` (label-as-cause readout, scored by
     `cause`)."""
@@ -156,16 +157,6 @@ class Discriminator:
     @property
     def W_E(self) -> Tensor:  # [d_vocab, d_model]
         return self.model.W_E
-
-    def _encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def label_ids(self, label: str) -> list[int]:
-        """Token ids of a text label as it stands in the label slot (with the template's lead space)."""
-        ids = self._encode(self.template.label_lead + label)
-        if not ids:
-            raise ValueError(f"label {label!r} is empty after tokenization")
-        return ids
 
     def prefix_ids(self, examples: Sequence[Example]) -> list[list[int]]:
         if isinstance(self.template, CauseTemplate):
