@@ -35,10 +35,8 @@ def answer_losses(data: FeatureData, log_p: torch.Tensor, neutral: torch.Tensor,
     """Exact losses of every candidate for one feature. log_p [n, C] at its training examples' label slots,
     neutral [C] after the neutral filler. -> (loss [C], Calibration); the calibration's own loss is the fit
     alone."""
-    acts = torch.tensor([ex.activation for ex in data.train], dtype=torch.float32)
-    target = targets_from_activations(acts, config.activation_threshold, config.soft_targets)
-    positive = (acts > config.activation_threshold).to(log_p.device)
-    calibration = fit_calibration(log_p - neutral, target)  # [C]
+    positive = torch.tensor([ex.activation > config.activation_threshold for ex in data.train], device=log_p.device)
+    calibration = fit_calibration(log_p - neutral, target_of(data, config))  # [C]
     naturalness = -log_p[positive].mean(0)  # [C]
     return calibration.loss + config.kl_weight * naturalness, calibration
 
@@ -49,8 +47,9 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
     max_rows = config.max_rows_per_forward
     candidate_ids = candidate_ids.to(disc.device)
     n_vocab = len(candidate_ids)
-    own = {data.feature: own_token_ids(disc, _positives(data, config), config.own_token_candidates)
-           for data in features}
+    positives = {data.feature: [ex for ex in data.train if ex.activation > config.activation_threshold]
+                 for data in features}
+    own = {f: own_token_ids(disc, examples, config.own_token_candidates) for f, examples in positives.items()}
     # own tokens outside the candidate vocabulary become extra columns, read in the same forwards
     extra = sorted({t for ids in own.values() for t in ids} - set(candidate_ids.tolist()))
     candidate_ids = torch.cat([candidate_ids, torch.tensor(extra, dtype=candidate_ids.dtype, device=disc.device)])
@@ -64,8 +63,8 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
         log_p = train[start:start + len(data.train)]  # [n, C]
         start += len(data.train)
         loss, calibration = answer_losses(data, log_p, neutral, config)  # [C]
-        loss[n_vocab:] = float("inf")  # the extra columns are own tokens, judged below
-        ranked = [(i, float(loss[i])) for i in loss.argsort()[:N_REPORTED_CANDIDATES].tolist()]
+        # the vocabulary's ranking; the extra columns (own tokens) are judged below
+        ranked = [(i, float(loss[i])) for i in loss[:n_vocab].argsort()[:N_REPORTED_CANDIDATES].tolist()]
         fit = calibration.loss  # [C]
         challenger = min((column[t] for t in own[data.feature]), key=lambda i: float(fit[i]), default=None)
         own_label = challenger is not None and bool(fit[challenger] < fit[ranked[0][0]])
@@ -82,7 +81,7 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
             held_start += len(data.heldout)
             truth = torch.tensor([ex.activation > config.activation_threshold for ex in data.heldout])
             metrics = classification_metrics(scale * held + bias, truth)
-        n_pos = sum(ex.activation > config.activation_threshold for ex in data.train)
+        n_pos = len(positives[data.feature])
         results[data.feature] = FeatureLabel(
             feature=data.feature,
             label=token_text(disc, [ids[0]]),
@@ -97,10 +96,6 @@ def label_batch_by_answer(disc: Discriminator, features: Sequence[FeatureData], 
                             "own_token_label": own_label},
         )
     return results
-
-
-def _positives(data: FeatureData, config: LabelerConfig) -> list[Example]:
-    return [ex for ex in data.train if ex.activation > config.activation_threshold]
 
 
 def target_of(data: FeatureData, config: LabelerConfig) -> torch.Tensor:
