@@ -36,7 +36,7 @@ def fit_calibration(scores: Tensor, target: Tensor, ridge: float = RIDGE, steps:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"calibration needs positive and negative examples, got {n_pos} and {n_neg}")
-    weight = torch.where(positive, 0.5 / n_pos, 0.5 / n_neg)[:, None]  # [N, 1], sums to 1
+    weight = balanced_weights(target)  # [N, 1], sums to 1
     mean = (weight * scores).sum(0)  # [C]
     std = ((weight * (scores - mean) ** 2).sum(0)).sqrt().clamp_min(1e-6)  # [C]
     z = (scores - mean) / std  # [N, C]
@@ -58,3 +58,9 @@ def fit_calibration(scores: Tensor, target: Tensor, ridge: float = RIDGE, steps:
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, y.expand_as(logit), reduction="none")
     loss = (weight * bce).sum(0) + 0.5 * ridge * w * w
     return Calibration(scale=w / std, bias=b - w * mean / std, loss=loss)
+
+
+def balanced_weights(target: Tensor) -> Tensor:
+    """Row weights [N, 1] for target [N]: positives (target > 0) and negatives carry half the weight each."""
+    positive = target > 0
+    return torch.where(positive, 0.5 / positive.sum(), 0.5 / (~positive).sum())[:, None]

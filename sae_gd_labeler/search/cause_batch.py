@@ -38,7 +38,7 @@ from torch import Tensor
 
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.scoring.metrics import classification_metrics
-from sae_gd_labeler.search.calibration import RIDGE, Calibration, fit_calibration
+from sae_gd_labeler.search.calibration import RIDGE, Calibration, balanced_weights, fit_calibration
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.feature_batch import (
     FeatureBatch,
@@ -174,9 +174,7 @@ def calibrated_loss(scores: Tensor, target: Tensor) -> Tensor:
     with torch.no_grad():
         fit = nonnegative_fit(scores.detach(), target)
     target = target.float().to(scores.device)
-    positive = target > 0
-    # positives and negatives weigh half each, as in fit_calibration
-    weight = torch.where(positive, 0.5 / positive.sum(), 0.5 / (~positive).sum())[:, None]  # [n, 1]
+    weight = balanced_weights(target)  # [n, 1], as in fit_calibration
     logit = fit.scale * scores + fit.bias  # [n, C]
     bce = F.binary_cross_entropy_with_logits(logit, target[:, None].expand_as(logit), reduction="none")
     variance = (weight * (scores - (weight * scores).sum(0)) ** 2).sum(0)  # [C]
