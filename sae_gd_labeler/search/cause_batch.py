@@ -30,6 +30,7 @@ positives against q after negatives): it is zero, and the discrete search is gui
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -47,7 +48,14 @@ from sae_gd_labeler.search.feature_batch import (
     float32_rows,
     label_rows,
 )
-from sae_gd_labeler.search.memory_budget import MAX_AUTO_BATCH, MEMORY_FRACTION, free_memory_bytes, grad_row_bytes
+from sae_gd_labeler.search.memory_budget import (
+    MEMORY_FRACTION,
+    PREFIX_SAMPLE,
+    batch_size_for,
+    forward_bytes,
+    free_memory_bytes,
+    logit_bytes,
+)
 
 
 class CauseBatch(FeatureBatch):
@@ -189,20 +197,46 @@ def check_one_token(config: LabelerConfig) -> None:
                          "longer labels")
 
 
+def cause_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig) -> tuple[int, int]:
+    """(per feature, fixed) bytes of the cause readout (see memory_budget). Nothing is cached per example; a
+    feature's share is its labels' forward with gradients (the guide's uniform label on eval_examples pairs, or a
+    step's restarts on batch_examples pairs). A label's pairs share one forward row where their text before the
+    word's last token is the same (every one-token word of a template without {context}); each other pair is
+    a row of its own, and every read position (one per token of such a word) keeps full-vocabulary logits.
+    Fixed: one no-gradient forward of max_rows_per_forward rows."""
+    scorer = disc.cause
+    stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
+    sample = [ex for f in features for ex in f.train][::stride][:PREFIX_SAMPLE]
+    pieces = [scorer.example_ids(ex) for ex in sample]
+    width = 1 + max(len(middle) + len(token) for middle, token in pieces)  # label + middle + word
+    longest = max(len(token) for _, token in pieces)
+    shared = Counter(tuple(middle) for middle, token in pieces if len(token) == 1).most_common(1)
+    share = 0.0 if scorer.template.uses_context or not shared else shared[0][1] / len(pieces)
+
+    def own_rows(n: int) -> int:  # pairs among n that need a row of their own: a binomial bound (mean + 3 sd)
+        mean = (1 - share) * n
+        return min(n, math.ceil(mean + 3 * math.sqrt(mean * share) + 1))
+
+    head = len(scorer.head_ids)
+    n_train = max(len(f.train) for f in features)
+    parts = []
+    for labels, pairs in ((1, min(config.eval_examples, n_train)), (config.restarts, min(config.batch_examples,
+                                                                                             n_train))):
+        own = own_rows(pairs)
+        rows, reads = labels * (1 + own), labels * (1 + own * longest)
+        parts.append(forward_bytes(disc, rows, width, head, grad=True, past_copied=False)
+                     + logit_bytes(disc, reads, grad=True))
+    rows = config.max_rows_per_forward
+    fixed = forward_bytes(disc, rows, width, head, grad=False, past_copied=False) + logit_bytes(disc, rows, False)
+    return max(parts), fixed
+
+
 def auto_cause_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
                           n_candidates: int | None = None, free_bytes: int | None = None) -> int:
-    """Features per batch for the cause readout: nothing is cached per example, so what grows with the batch
-    is the forward that keeps gradients (the guide's uniform label on the eval rows, or a step's restarts):
-    one row per label, or per (label, example) when the template has {context}, each attending to the head."""
+    """Features per batch for the cause readout: as many as fit in MEMORY_FRACTION of the free memory (see
+    cause_batch_bytes)."""
     if not features:
         return 1
-    scorer, cfg = disc.cause, disc.model.cfg
-    sample = [ex for f in features for ex in f.train][:256]
-    width = 1 + max(len(middle) + len(token) for middle, token in map(scorer.example_ids, sample))
-    per_label = config.batch_examples if scorer.template.uses_context else 1
-    rows = max(config.restarts * per_label, config.eval_examples if scorer.template.uses_context else 1)
-    # keys / values the rows attend to, kept for the backward pass, and each token's saved activations
-    activations = width * cfg.n_layers * 16 * max(cfg.d_model, cfg.d_mlp or 0) * disc.W_E.element_size()
-    per_feature = rows * (grad_row_bytes(disc, len(scorer.head_ids) + width) + activations)
+    per_feature, fixed = cause_batch_bytes(disc, features, config)
     free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
-    return int(min(MAX_AUTO_BATCH, max(1, MEMORY_FRACTION * free // per_feature)))
+    return batch_size_for(per_feature, fixed, MEMORY_FRACTION * free)
