@@ -14,6 +14,7 @@ from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.readout.vocab import candidate_token_ids, round_trips
 from sae_gd_labeler.search.answer_search import label_score, target_of
 from sae_gd_labeler.search.calibration import fit_calibration
+from sae_gd_labeler.search.discrete_search import starts
 from sae_gd_labeler.search.feature_batch import FeatureBatch
 from sae_gd_labeler.search.label_length import balanced_mean, paired_excess
 from sae_gd_labeler.search.labeler import split_examples
@@ -110,9 +111,10 @@ def disc():
     return Discriminator(tiny_model("llama", WORDS + EXTRA), TEMPLATE)
 
 
-@pytest.mark.parametrize("method,k", [("discrete", 2), ("soft", 2), ("hybrid", 2), ("discrete", 3)])
-def test_k_token_search_is_deterministic_and_batch_invariant(disc, method, k):
-    cfg = FAST.replace(method=method, feature_batch_size=3, label_tokens=k)
+@pytest.mark.parametrize("method,k,changes", [("discrete", 2, {}), ("soft", 2, {}), ("hybrid", 2, {}),
+                                               ("discrete", 3, {}), ("discrete", 2, {"restarts": 4, "start_scan": 7})])
+def test_k_token_search_is_deterministic_and_batch_invariant(disc, method, k, changes):
+    cfg = FAST.replace(method=method, feature_batch_size=3, label_tokens=k, **changes)
     together = label_examples(FEATURES, disc, cfg)
     again = label_examples(FEATURES, disc, cfg)
     alone = {f: label_examples({f: ex}, disc, cfg)[f] for f, ex in FEATURES.items()}
@@ -131,6 +133,40 @@ def test_k_token_search_is_deterministic_and_batch_invariant(disc, method, k):
         assert disc.label_ids(lab.label) == list(lab.token_ids) and lab.search_history["label_round_trips"]
         if method != "discrete":  # the soft phase's curves are named by position
             assert {name.split(":")[0] for name in lab.trajectory if name != "_steps"} == {str(i + 1) for i in range(k)}
+
+
+@pytest.mark.parametrize("restarts,scan", [(4, 4096), (3, 4096), (4, 9)])
+def test_half_the_k_token_starts_are_the_best_pairs_of_the_best_one_token_labels(disc, restarts, scan):
+    """The last restarts // 2 starts of a two-token search are, by brute force, the best pairs (by exact loss on
+    the evaluation rows) of the 12 best one-token labels (by exact loss on the probe rows) among every candidate
+    (or the scanned ones), less the pairs the other starts already hold; one-token starts do not change."""
+    cfg = FAST.replace(label_tokens=2, restarts=restarts, start_scan=scan)
+    data = [split_examples(f, ex, cfg) for f, ex in FEATURES.items()]
+    candidates = candidate_token_ids(disc, cfg.candidate_vocab)
+    n_cand = len(candidates)
+    start = starts(FeatureBatch(disc, data, candidates, cfg))  # [F, R, 2]
+    assert start.shape == (len(data), restarts, 2)
+    n_pairs, n_old = restarts // 2, restarts - restarts // 2
+    batch = FeatureBatch(disc, data, candidates, cfg)  # fresh generators: replay the draws of `starts`
+    for f in range(len(data)):
+        torch.randperm(n_cand, generator=batch.generators[f])  # the random probes of the start pool
+        scanned = (torch.arange(n_cand) if scan >= n_cand
+                   else torch.randperm(n_cand, generator=batch.generators[f])[:scan].sort().values)
+        one = batch.exact_loss(torch.full((len(scanned),), f), scanned, rowset="probe")
+        best = [int(scanned[i]) for i in sorted(range(len(scanned)), key=lambda i: (float(one[i]), i))][:12]
+        pairs = [(a, b) for a in best for b in best]
+        two = batch.exact_loss(torch.full((len(pairs),), f), torch.tensor(pairs)).tolist()
+        old = {tuple(t) for t in start[f, :n_old].tolist()}
+        ranked = sorted((v, t) for v, t in zip(two, pairs) if t not in old)
+        assert [tuple(t) for t in start[f, n_old:].tolist()] == [t for _, t in ranked[:n_pairs]]
+        assert (best[0], best[1]) in pairs and len(set(pairs)) == min(12, len(scanned)) ** 2
+    one_token = starts(FeatureBatch(disc, data, candidates, cfg.replace(label_tokens=1)))
+    assert one_token.shape == (len(data), restarts)
+
+
+def test_start_scan_must_be_positive():
+    with pytest.raises(ValueError, match="start_scan must be an integer >= 1"):
+        LabelerConfig(start_scan=0)
 
 
 def test_discrete_history_and_candidates_hold_exact_losses(disc):

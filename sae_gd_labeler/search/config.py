@@ -55,6 +55,9 @@ class LabelerConfig:
     #                         together favour most (>= restarts; see discrete_search.guide)
     start_prior: int = 16  # and the tokens the discriminator expects in the label slot after positive
     #                        examples more than after negative ones
+    start_scan: int = 4096  # K-token labels: restarts // 2 of the starts are tuples of the best one-token
+    #                         labels by exact loss among every candidate, or among this many random ones of a
+    #                         larger vocabulary (see discrete_search.starts)
     # -- objective ------------------------------------------------------------------------------------
     # "auto": what the discriminator's template asks for ("answer" for an AnswerTemplate, else "yes_no");
     # "yes_no": BCE on logit(yes) - logit(no); "full_vocab": the paper's CE over the whole vocabulary;
@@ -105,7 +108,7 @@ class LabelerConfig:
         if self.dtype is not None:
             _choice("dtype", self.dtype, DTYPES)
         for name in ("restarts", "max_label_tokens", "answer_beam", "soft_steps", "soft_candidates", "discrete_topk",
-                     "discrete_confirm", "discrete_max_iters", "start_probes", "examples_per_feature",
+                     "discrete_confirm", "discrete_max_iters", "start_probes", "start_scan", "examples_per_feature",
                      "min_examples_per_class", "eval_examples", "max_rows_per_forward"):
             _at_least(name, getattr(self, name), 1)
         if self.feature_batch_size != "auto" and not (isinstance(self.feature_batch_size, int)

@@ -17,7 +17,9 @@ independent signals favour stands out of the chance high scores of any one of th
 A label of K tokens (`label_tokens`) is searched as GCG searches a suffix: the gradient with respect to each
 of its K one-hot rows proposes `discrete_topk` replacements at that position, every proposal changes one
 position, and all K * discrete_topk proposals are screened and confirmed as above. A label is a tuple of K
-candidate indices throughout; K = 1 is the one-token search, computed exactly as before.
+candidate indices throughout; K = 1 is the one-token search, computed exactly as before. Half the K-token
+restarts start from pairs of the best one-token labels, scored exactly (see `starts`): the gradient ranks the
+other word of a compound among the worst swaps.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from sae_gd_labeler.search.feature_batch import FeatureBatch
 PATIENCE = 3
 # K-token labels: at most this many K-tuples of the best starting tokens are ranked to pick the starts
 START_TUPLES = 64
+# and at most this many K-tuples of the best one-token labels are scored exactly to pick the other starts
+SINGLE_TUPLES = 144
 
 Label = tuple[int, ...]  # a hard label: K candidate indices
 
@@ -103,9 +107,11 @@ def starts(batch: FeatureBatch, guides: torch.Tensor | None = None) -> torch.Ten
     `start_probes` random tokens (from each feature's own generator). Starting from decent, distinct tokens
     makes the local search far less likely to settle in a poor basin (such as the filler "a").
 
-    K-token labels start from the same pool: its tokens are ranked as one-token labels, and the R starts are
-    the best, ranked the same way, of the K-tuples of its m best tokens (m^K <= START_TUPLES; repeats allowed,
-    so "fruit fruit" competes with "red fruit").
+    K-token labels: R - R // 2 starts come from the same pool: its tokens are ranked as one-token labels, and
+    these starts are the best, ranked the same way, of the K-tuples of its m best tokens (m^K <= START_TUPLES;
+    repeats allowed, so "fruit fruit" competes with "red fruit"). The other R // 2 are the best K-tuples of the
+    best one-token labels of the whole vocabulary, by exact loss (see _tuples_of_best_single_tokens): the two
+    words of a compound are often good one-token labels that neither the pool nor the gradient proposes.
     """
     cfg = batch.config
     n_feat, n_cand, k = len(batch), len(batch.candidate_ids), cfg.label_tokens
@@ -119,11 +125,52 @@ def starts(batch: FeatureBatch, guides: torch.Tensor | None = None) -> torch.Ten
     ranked = _ranked_by_separation(batch, [p[:, None] for p in pools])  # per feature [P, 1], best first
     if k == 1:
         out = [r[:restarts, 0] for r in ranked]  # [R] each
-    else:
-        width = max(1, int(START_TUPLES ** (1 / k) + 1e-9))  # tokens per position in the start tuples
-        tuples = [torch.tensor(list(itertools.product(r[:width, 0].tolist(), repeat=k))) for r in ranked]
-        out = [r[:restarts] for r in _ranked_by_separation(batch, tuples)]  # [R, K] each
-    return torch.stack([torch.cat([o, o[:1].expand(cfg.restarts - len(o), *o.shape[1:])]) for o in out])  # pad
+        return torch.stack([_padded(o, cfg.restarts) for o in out])
+    n_pairs = cfg.restarts // 2  # starts from tuples of the best one-token labels; the others as before
+    width = max(1, int(START_TUPLES ** (1 / k) + 1e-9))  # tokens per position in the start tuples
+    tuples = [torch.tensor(list(itertools.product(r[:width, 0].tolist(), repeat=k))) for r in ranked]
+    out = [r[:cfg.restarts - n_pairs] for r in _ranked_by_separation(batch, tuples)]  # [<= R - n_pairs, K] each
+    if n_pairs == 0:
+        return torch.stack([_padded(o, cfg.restarts) for o in out])
+    more = _tuples_of_best_single_tokens(batch, out, n_pairs)  # [<= n_pairs, K] each
+    return torch.stack([torch.cat([_padded(o, cfg.restarts - n_pairs), _padded(m, n_pairs)])
+                        for o, m in zip(out, more)])
+
+
+def _padded(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """labels [Q, ...] (Q <= n) padded to [n, ...] with repeats of the first."""
+    return torch.cat([labels, labels[:1].expand(n - len(labels), *labels.shape[1:])])
+
+
+def _tuples_of_best_single_tokens(batch: FeatureBatch, taken: list[torch.Tensor], n: int) -> list[torch.Tensor]:
+    """K-token labels, per feature [<= n, K]: the n best, by exact loss on the evaluation rows, of the K-tuples of
+    its m best one-token labels (m^K <= SINGLE_TUPLES; repeats allowed), less those already in `taken` [Q_f, K].
+
+    The one-token labels are ranked by exact loss on the probe rows over the whole candidate vocabulary (or
+    `start_scan` random candidates of a larger one). The gradient does not find the second word of a compound:
+    in the toy world, from "tool tool" it ranks "metal" (the swap to the name, "metal tool") about 550th of 679
+    tokens at the first position, and "sea" at "colour vehicle" 660th; nor does the guide put either among the
+    start pool. As one-token labels both are among the few best ("metal" fifth, after "tool" and prepositions),
+    and so are pairs of them."""
+    cfg = batch.config
+    n_cand, k = len(batch.candidate_ids), cfg.label_tokens
+    scan = [torch.arange(n_cand) if n_cand <= cfg.start_scan
+            else torch.randperm(n_cand, generator=g)[:cfg.start_scan].sort().values for g in batch.generators]
+    feature = torch.cat([torch.full((len(s),), f) for f, s in enumerate(scan)])
+    loss = batch.exact_loss(feature, torch.cat(scan), rowset="probe").split([len(s) for s in scan])
+    width = max(1, int(SINGLE_TUPLES ** (1 / k) + 1e-9))  # tokens per position
+    tuples = []
+    for s, los in zip(scan, loss):
+        best = sorted(range(len(s)), key=lambda i: (float(los[i]), i))[:width]
+        tuples.append(list(itertools.product(s[best].tolist(), repeat=k)))
+    feature = torch.cat([torch.full((len(t),), f) for f, t in enumerate(tuples)])
+    loss = batch.exact_loss(feature, torch.tensor([t for ts in tuples for t in ts])).split([len(t) for t in tuples])
+    out = []
+    for ts, los, old in zip(tuples, loss, taken):
+        old = set(map(tuple, old.tolist()))
+        ranked = sorted((float(v), t) for v, t in zip(los, ts) if t not in old)
+        out.append(torch.tensor([t for _, t in ranked[:n]] or [ts[0]]))
+    return out
 
 
 def _ranked_by_separation(batch: FeatureBatch, labels: list[torch.Tensor]) -> list[torch.Tensor]:
