@@ -226,7 +226,8 @@ def answer_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], con
     rows = max(1, min(config.max_rows_per_forward, LOGIT_BUDGET // disc.d_vocab))
     head = len(disc.bos_ids) + len(disc._encode(disc.template.head))  # cached once, expanded to every row
     prompt = max(1, estimated_prefix_len(disc, features) - head) + label_width(disc, config)
-    fixed = (forward_bytes(disc, rows, prompt, head, grad=False, past_copied=False) + logit_bytes(disc, rows, grad=False) + 8 * per_feature)
+    fixed = (forward_bytes(disc, rows, prompt, head, grad=False, past_copied=False)
+             + logit_bytes(disc, rows, grad=False) + 8 * per_feature)
     return per_feature, fixed
 
 
