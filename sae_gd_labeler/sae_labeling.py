@@ -110,7 +110,8 @@ def label_sampled(features: Sequence[int], sampled: Mapping[int, FeatureExamples
         labels = label_examples({f: examples[f][0] for f in ready}, disc, config,
                                 heldout={f: examples[f][1] for f in ready})
         if baselines:
-            add_baselines(labels, examples, records, sae, model, disc, config)
+            add_baselines(labels, examples, records, sae, model, disc, config,
+                          heldout_keys={f: sampled[f].heldout_keys for f in ready})
     for f in features:
         if f not in labels:
             s = sampled[f]

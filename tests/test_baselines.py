@@ -42,6 +42,16 @@ def test_most_frequent_token_counts_each_occurrence_once(tok):
     assert most_frequent_token(record(occurrences([], [], []), occurrences([], [], [])), tok) == ""
 
 
+def test_most_frequent_token_leaves_out_the_held_out_occurrences(tok):
+    cat, dog = (tok.convert_tokens_to_ids(w) for w in ("cat", "dog"))
+    top = occurrences([(0, 1), (1, 1), (2, 1)], [dog, dog, cat], [5.0, 4.0, 3.0])
+    positives = occurrences([(3, 1), (0, 1)], [cat, dog], [1.0, 5.0])
+    assert most_frequent_token(record(top, positives), tok) == "dog"
+    # the two "dog" occurrences are held out: only "cat" (twice) is left to count
+    assert most_frequent_token(record(top, positives), tok, exclude=[(0, 1), (1, 1)]) == "cat"
+    assert most_frequent_token(record(top, positives), tok, exclude=[(0, 1), (1, 1), (2, 1), (3, 1)]) == ""
+
+
 def test_output_projection_ranks_the_unembedding_of_the_decoder_direction():
     """Independent: logits of the residual direction through the real final norm and unembedding, taken
     as a finite difference around a point where the norm is the identity map of that direction."""
@@ -99,10 +109,10 @@ def test_label_features_scores_both_baselines_on_the_labels_examples(toy_run):
             continue
         assert set(lab.baselines) == {"most_frequent_token", "output_projection"}
         mft, proj = lab.baselines["most_frequent_token"], lab.baselines["output_projection"]
-        assert mft["label"] == most_frequent_token(records[f], world.model.tokenizer)
+        s = sampled[f]
+        assert mft["label"] == most_frequent_token(records[f], world.model.tokenizer, exclude=s.heldout_keys)
         assert proj["top_tokens"] == output_projection_tokens(sae, world.model, f)
         assert proj["label"] == proj["top_tokens"][0]
-        s = sampled[f]
         train = [world.within_sentence(ex) for ex in s.train]
         heldout = [world.within_sentence(ex) for ex in s.heldout]
         held = labeler_split({f: train}, config, heldout={f: heldout})[f][1]

@@ -1,6 +1,7 @@
 """Labels that need no search, scored beside ours on the same held-out examples.
 
-- most frequent token: the token the feature fires on most often (among its kept firing occurrences);
+- most frequent token: the token the feature fires on most often (among its kept firing occurrences, less
+  those held out for scoring: a baseline must not see the examples it is scored on);
 - output projection: the top tokens of the feature's decoder direction read through the unembedding,
   W_dec[i] @ W_U (the "output-centric" descriptions of arXiv 2501.08319), the first of them as the label.
 
@@ -11,7 +12,7 @@ discriminator's template puts its own space before a label (see template.PromptT
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
@@ -26,13 +27,14 @@ from sae_gd_labeler.search.result import FeatureLabel
 MOST_FREQUENT, OUTPUT_PROJECTION = "most_frequent_token", "output_projection"
 
 
-def most_frequent_token(record: FeatureRecord, tokenizer) -> str:
+def most_frequent_token(record: FeatureRecord, tokenizer, exclude: Collection[tuple[int, int]] = ()) -> str:
     """The most frequent token among the feature's firing occurrences (`record.top` and `record.positives`,
-    each (seq, pos) once), as stripped text; ties go to the larger summed activation, then the lower id.
-    Tokens that are only whitespace are passed over; "" when nothing is left (a dead feature)."""
+    each (seq, pos) once, those whose (seq, pos) is in `exclude` left out), as stripped text; ties go to the
+    larger summed activation, then the lower id. Tokens that are only whitespace are passed over; "" when
+    nothing is left (a dead feature)."""
     count: dict[int, int] = defaultdict(int)
     mass: dict[int, float] = defaultdict(float)
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, int]] = set(exclude)
     occ = Occurrences.cat([record.top, record.positives])
     for key, token, act in zip(occ.keys(), occ.token_id.tolist(), occ.activation.tolist()):
         if key not in seen and act > record.firing_threshold:
@@ -100,14 +102,18 @@ def _layer(hook: str) -> int | None:
 
 def add_baselines(labels: dict[int, FeatureLabel], examples: Mapping[int, tuple[list[Example], list[Example]]],
                   records: Mapping[int, FeatureRecord], sae, model, disc: Discriminator,
-                  config: LabelerConfig) -> None:
+                  config: LabelerConfig, heldout_keys: Mapping[int, Collection[tuple[int, int]]] | None = None,
+                  ) -> None:
     """Fill `label.baselines` of every labeled feature with the two baselines above, each scored by
     `score_text_labels` on the examples its label was scored on (examples: the (train, heldout) pairs given
-    to label_examples). In place. The weak rule (scoring.weak) does not involve them: statuses stay."""
+    to label_examples; heldout_keys: the (seq, pos) of each feature's held-out examples, which the most
+    frequent token does not count). In place. The weak rule (scoring.weak) does not involve them: statuses
+    stay."""
+    heldout_keys = heldout_keys or {}
     features = [f for f, lab in labels.items() if lab.labeled]
     split = labeler_split({f: examples[f][0] for f in features}, config,
                           heldout={f: examples[f][1] for f in features})
-    mft = {f: most_frequent_token(records[f], model.tokenizer) for f in features}
+    mft = {f: most_frequent_token(records[f], model.tokenizer, heldout_keys.get(f, ())) for f in features}
     tops = {f: output_projection_tokens(sae, model, f) for f in features}
     texts = {MOST_FREQUENT: mft, OUTPUT_PROJECTION: {f: (t[0] if t else "") for f, t in tops.items()}}
     scorable = [{f: text for f, text in texts[name].items() if text and f in split} for name in texts]
