@@ -38,3 +38,18 @@ def test_top_contexts_mark_the_firing_token_with_its_activation():
     first_token = TokenTexts(model.tokenizer)([int(top.token_id[0])])[0]
     assert lines[0].endswith(f"[[{first_token}]]  ({top.activation[0].item():.2f})")
     assert top.activation[0] == pytest.approx(top.activation.max().item())
+
+
+def test_the_context_template_shows_the_sentence_before_the_word():
+    from sae_gd_labeler.bench.real_sae_labels import run
+    from sae_gd_labeler.data.example import Example
+    from sae_gd_labeler.data.sentence import last_sentence
+    from sae_gd_labeler.readout.template import CONTEXT_CLOZE_TEXT, AnswerTemplate
+
+    template = AnswerTemplate(CONTEXT_CLOZE_TEXT)
+    ex = last_sentence(Example("An old gloss.A former party in the early", " early", 3.0))
+    prefix = template.prefix(ex.context, ex.token)
+    assert prefix.endswith("Text: A former party in the early\nWord:  early\nCategory:")
+    assert "An old gloss" not in prefix and template.head.startswith("Text: I fixed the shelf")
+    with pytest.raises(ValueError, match="template must be one of"):
+        run(features=1, template="sentence")

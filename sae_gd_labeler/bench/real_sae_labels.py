@@ -15,6 +15,10 @@ time by Gemma-3-270M (`--judge`), which none of them was fitted to. Reported: me
 F1 and AUROC per method and judge (over all labeled features for ours and the two baselines, and over the
 explained subset for all four), the weak fraction of ours, seconds per feature, and `--show` features drawn
 at random with their top contexts.
+
+`--template context` labels and judges with the cloze that shows each example's text before its word
+(`template.CONTEXT_CLOZE_TEXT`, contexts cut to their last sentence by `data.sentence.last_sentence`) instead
+of each model's default, which shows the word alone.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 SUBJECT = "smollm2-135m-instruct"
 METRICS = ("balanced_accuracy", "f1", "auroc")
 OURS, EXPLANATION = "ours", "llm_explanation"
+TEMPLATES = ("default", "context")
 
 
 def pick_features(sampled: dict, n: int, seed: int) -> list[int]:
@@ -68,15 +73,18 @@ def top_contexts(record, texts, n: int = 5) -> list[str]:
 def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_post", max_tokens: int = 100_000,
         judge: str | None = "gemma-3-270m", show: int = 10, dataset: str | None = None,
         explain: int = 40, examples_per_feature: int = 64, own_tokens: int | None = None,
-        kl_weight: float | None = None, save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        kl_weight: float | None = None, template: str = "default",
+        save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The benchmark (see the module docstring); `save` is handed the results after every stage."""
     import torch
 
     from sae_gd_labeler.data.activations import ActivationConfig, collect_activations
     from sae_gd_labeler.data.real_corpus import cached_corpus
     from sae_gd_labeler.data.sampling import sample_examples
+    from sae_gd_labeler.data.sentence import last_sentence
     from sae_gd_labeler.models import load_packaged_model
     from sae_gd_labeler.readout.discriminator import Discriminator
+    from sae_gd_labeler.readout.template import CONTEXT_CLOZE_TEXT, AnswerTemplate
     from sae_gd_labeler.runs.example_records import TokenTexts
     from sae_gd_labeler.sae_labeling import label_sampled
     from sae_gd_labeler.saes import load_packaged_saes
@@ -85,6 +93,11 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
     from sae_gd_labeler.scoring.text_score import labeler_split, score_label_sets
     from sae_gd_labeler.search.config import LabelerConfig
 
+    if template not in TEMPLATES:
+        raise ValueError(f"template must be one of {TEMPLATES}, got {template!r}")
+    in_context = template == "context"
+    prompt = AnswerTemplate(CONTEXT_CLOZE_TEXT) if in_context else None  # None: each model's default
+    prepare = last_sentence if in_context else (lambda ex: ex)
     torch.manual_seed(seed)
     changes = {"own_token_candidates": own_tokens, "kl_weight": kl_weight}
     config = LabelerConfig(examples_per_feature=examples_per_feature,
@@ -93,7 +106,7 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
         dataset = str(cached_corpus())
     model = load_packaged_model(SUBJECT)
     sae = load_packaged_saes(SUBJECT, [hook])[hook]
-    disc = Discriminator(model)
+    disc = Discriminator(model, prompt)
     timings = {}
 
     t0 = time.perf_counter()
@@ -107,7 +120,7 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
 
     t0 = time.perf_counter()
     labels, examples = label_sampled(ids, sampled, records, sae=sae, model=model, disc=disc, config=config,
-                                     prepare=lambda ex: ex, baselines=True)
+                                     prepare=prepare, baselines=True)
     timings["label_s_per_feature"] = round((time.perf_counter() - t0) / len(ids), 2)
     log.info("labeled %d features: %s", len(ids), timings)
 
@@ -134,7 +147,7 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
         """The results so far (written after every stage, so a stopped run keeps what it measured)."""
         return {
             "subject": SUBJECT, "hook": hook, "seed": seed, "max_tokens": max_tokens, "n_requested": features,
-            "examples_per_feature": examples_per_feature, "n_explained": len(explained),
+            "examples_per_feature": examples_per_feature, "n_explained": len(explained), "template": template,
             "own_token_candidates": config.own_token_candidates, "kl_weight": config.kl_weight,
             "own_token_labels": sum(bool((labels[f].search_history or {}).get("own_token_label")) for f in labeled),
             "n_labelable": sum(s == "ok" for s in statuses), "n_features_in_sae": len(statuses),
@@ -157,7 +170,7 @@ def run(features: int = 200, seed: int = 0, hook: str = "blocks.7.hook_resid_pos
     judges = {SUBJECT: disc}
     for judge_name in [SUBJECT] + ([judge] if judge else []):
         t0 = time.perf_counter()
-        judge_disc = judges.get(judge_name) or Discriminator(load_packaged_model(judge_name))
+        judge_disc = judges.get(judge_name) or Discriminator(load_packaged_model(judge_name), prompt)
         if judge_name == SUBJECT:  # ours and the baselines were scored while labeling: the same numbers
             scores = {OURS: {f: labels[f].metrics for f in labeled},
                       **{b: {f: labels[f].baselines[b]["metrics"] for f in labeled}
@@ -191,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--explain", type=int, default=40, help="features also given an LLM explanation")
     p.add_argument("--own-tokens", type=int, help="LabelerConfig.own_token_candidates (default: the config's)")
     p.add_argument("--kl-weight", type=float, help="LabelerConfig.kl_weight (default: the config's)")
+    p.add_argument("--template", choices=TEMPLATES, default="default",
+                   help="'context': the cloze with each example's sentence before its word (default: the word alone)")
     p.add_argument("--judge", default="gemma-3-270m", help="the second judge ('none' to skip)")
     p.add_argument("--show", type=int, default=10, help="features shown with their top contexts")
     p.add_argument("--dataset", help="a JSON-lines corpus (default: the real corpus, built once into the user cache)")
@@ -203,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = run(args.features, args.seed, args.hook, args.max_tokens, None if args.judge == "none" else args.judge,
               args.show, args.dataset, explain=args.explain, examples_per_feature=args.examples,
-              own_tokens=args.own_tokens, kl_weight=args.kl_weight, save=save)
+              own_tokens=args.own_tokens, kl_weight=args.kl_weight, template=args.template, save=save)
     save(out)
     print(json.dumps({k: out[k] for k in ("n_labeled", "weak_fraction", "timings", "judges")}, indent=1))  # noqa: T201
     return 0

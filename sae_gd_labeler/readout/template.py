@@ -125,6 +125,14 @@ class PromptTemplate:
 
 CLOZE_TEXT = ("Word: hammer\nCategory: tool\n\nWord: piano\nCategory: instrument\n\nWord: apple\nCategory: fruit"
               "\n\nWord: {token}\nCategory: {label}")
+# The same cloze with the example's text before its word. Measured on real SAE features of SmolLM2 (contexts cut
+# to their last sentence): lower held-out balanced accuracy than the word alone under both packaged judges, for
+# our labels and the most frequent token alike, at 4 to 6 times the time;
+# `python -m sae_gd_labeler.bench.real_sae_labels --template context` reruns it.
+CONTEXT_CLOZE_TEXT = ("Text: I fixed the shelf with a hammer\nWord: hammer\nCategory: tool\n\n"
+                      "Text: She played the piano all evening\nWord: piano\nCategory: instrument\n\n"
+                      "Text: For lunch he ate an apple\nWord: apple\nCategory: fruit\n\n"
+                      "Text: {context}\nWord: {token}\nCategory: {label}")
 
 
 @dataclass(frozen=True)
