@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--no-compounds", action="store_true",
                          help="skip the compound concepts (two-word labels: K = 1, K = 2 and auto side by side, and "
                               "auto on the one-word categories)")
+    quality.add_argument("--no-multi-token", action="store_true",
+                         help="with --model: skip the WordNet categories whose names are two or more tokens (K = 1, "
+                              "K = 2 and auto side by side)")
     quality.add_argument("--world", type=Path, default=None, metavar="DIR",
                          help="a toy world written by `python -m sae_gd_labeler.toyworld.train --out DIR` instead of "
                               "the shipped one")
@@ -377,12 +380,34 @@ def run_real_bench_quality(args) -> int:
                       _fmt(r.balanced_accuracy), r.baseline_label, _fmt(r.baseline_balanced_accuracy))
     console.print(table)
     summary = summarize_real(runs)
+    result = {"model": args.model, "readout": disc.readout, "config": config.to_dict(), "summary": summary,
+              "runs": as_dicts(runs)}
+    if not args.no_multi_token and disc.readout == "answer":
+        result["multi_token_categories"] = _bench_multi_token(disc, args.model, args.seeds, config)
+        summary["multi_token_categories"] = result["multi_token_categories"]["summary"]
     console.print_json(data=summary)
     if args.json:
-        result = {"model": args.model, "readout": disc.readout, "config": config.to_dict(), "summary": summary,
-                  "runs": as_dicts(runs)}
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     return 0
+
+
+def _bench_multi_token(disc, model: str, seeds: int, config) -> dict:
+    """The compound part of bench-quality --model: WordNet categories whose names are two or more tokens in the
+    label slot, labeled with K = 1, K = 2 and auto side by side."""
+    from sae_gd_labeler.bench.real_multi_token import as_dicts, run_multi_token_quality, summarize_multi_token
+
+    runs = run_multi_token_quality(disc, range(seeds), config)
+    table = Table(title=f"WordNet categories with multi-token names, {model} ({seeds} seeds)")
+    for col in ("category", "seed", "tokens", "K=1", "bal. acc.", "K=2", "bal. acc.", "auto", "bal. acc.",
+                "name bal. acc.", "ceiling"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r.category, str(r.seed), str(r.name_tokens), str(r.label_k1), _fmt(r.balanced_accuracy_k1),
+                      str(r.label_k2) + (" (=)" if r.recovered_k2 else ""), _fmt(r.balanced_accuracy_k2),
+                      str(r.label_auto) + (" (=)" if r.recovered_auto else ""), _fmt(r.balanced_accuracy_auto),
+                      _fmt(r.name_balanced_accuracy), "ok" if r.ceiling_ok else f"{r.rival} (!)")
+    console.print(table)
+    return {"summary": summarize_multi_token(runs), "runs": as_dicts(runs)}
 
 
 def run_bench_readouts(args) -> int:

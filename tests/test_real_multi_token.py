@@ -189,3 +189,25 @@ def test_bench_on_a_tiny_model_reports_three_labels_and_the_name():
     assert r.rival is None or (math.isfinite(r.rival_loss) and r.ceiling_ok == (r.name_loss < r.rival_loss))
     assert r.seconds_per_label_k2 > 0
     assert summarize_multi_token([r])["runs"] == 1
+
+
+def test_exact_loss_of_a_text_label_is_the_labelers_own():
+    from sae_gd_labeler.bench.real_multi_token import answer_exact_loss
+    from sae_gd_labeler.search.labeler import label_examples, split_examples
+
+    disc = Discriminator(tiny_model("llama", WORDS + ("word", ":", "category", "animal", "n/a")), TEMPLATE)
+    examples = category_examples("small animal", with_category(WORLD, SMALL_ANIMAL), 40, 0, hard_negatives=0.5,
+                                 context="word")
+    for k in (1, 2):
+        config = LabelerConfig(label_tokens=k, answer_beam=2, readout="answer")
+        lab = label_examples({"f": examples}, disc, config)["f"]
+        data = split_examples("f", examples, config)
+        for cand in lab.candidates[:3]:
+            assert answer_exact_loss(disc, data, cand.token_ids, config) == pytest.approx(cand.loss, abs=1e-4)
+
+
+def test_cli_takes_the_skip_flag():
+    from sae_gd_labeler.cli import main
+
+    with pytest.raises(SystemExit, match="unknown"):  # parsed (an unknown flag would stop argparse first)
+        main(["bench-quality", "--model", "gpt5", "--no-multi-token"])
