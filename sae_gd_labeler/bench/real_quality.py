@@ -16,6 +16,10 @@ and the objective, not a search that could miss. With the label-as-cause readout
 CauseTemplate) the label is searched (`LabelerConfig.method`), and the baseline is scored by that readout.
 
     python -m sae_gd_labeler.bench.cause_quality --model smollm2-135m-instruct --json cause.json
+
+With the label-as-answer readout the command also labels the WordNet categories whose names are two or more
+tokens ("European country") with K = 1, K = 2 and auto side by side (`real_multi_token`; the JSON's
+"multi_token_categories"; --no-multi-token skips them).
 """
 
 from __future__ import annotations
