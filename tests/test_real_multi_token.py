@@ -126,8 +126,8 @@ def test_recovery_rule_reads_underscores_and_case():
         assert not is_name(label, cat), label
 
 
-def run(category="c", k2=False, auto=False, ceiling=True, bal=(0.5, 0.6, 0.7, 0.8)):
-    return MultiTokenRun(category=category, seed=0, names=[category], parent=None, name_tokens=2, label_k1="x",
+def run(category="c", k2=False, auto=False, ceiling=True, bal=(0.5, 0.6, 0.7, 0.8), tokens=2):
+    return MultiTokenRun(category=category, seed=0, names=[category], parent=None, name_tokens=tokens, label_k1="x",
                          label_k2="y z", label_auto="y", recovered_k2=k2, recovered_auto=auto,
                          balanced_accuracy_k1=bal[0], balanced_accuracy_k2=bal[1], balanced_accuracy_auto=bal[2],
                          name_balanced_accuracy=bal[3], name_loss=1.0, rival="x", rival_loss=2.0,
@@ -138,9 +138,9 @@ def run(category="c", k2=False, auto=False, ceiling=True, bal=(0.5, 0.6, 0.7, 0.
 def test_summary_arithmetic():
     runs = [run("a", k2=True, auto=True, bal=(0.5, 1.0, 1.0, 1.0)),
             run("b", k2=True, auto=False, ceiling=False, bal=(0.7, 0.8, 0.6, 0.4)),
-            run("c", k2=False, auto=False, bal=(0.6, 0.6, 0.5, 0.7))]
+            run("c", k2=False, auto=False, bal=(0.6, 0.6, 0.5, 0.7), tokens=3)]
     s = summarize_multi_token(runs)
-    assert s["runs"] == 3 and s["ceiling_ok_runs"] == 2
+    assert s["runs"] == 3 and s["ceiling_ok_runs"] == 2 and s["runs_with_a_two_token_name"] == 2
     assert s["exact_recovery_k2"] == 2 and s["exact_recovery_auto"] == 1
     assert s["exact_recovery_k2_where_ceiling_ok"] == 1 and s["exact_recovery_auto_where_ceiling_ok"] == 1
     assert s["mean_heldout_balanced_accuracy_k1"] == pytest.approx(0.6)

@@ -144,6 +144,7 @@ def summarize_multi_token(runs: Sequence[MultiTokenRun]) -> dict:
     return {
         "runs": len(runs),
         "ceiling_ok_runs": len(fair),
+        "runs_with_a_two_token_name": sum(r.name_tokens <= 2 for r in runs),  # within K = 2's reach
         "exact_recovery_k2": sum(r.recovered_k2 for r in runs),
         "exact_recovery_auto": sum(r.recovered_auto for r in runs),
         "exact_recovery_k2_where_ceiling_ok": sum(r.recovered_k2 for r in fair),
