@@ -206,8 +206,8 @@ def test_exact_loss_of_a_text_label_is_the_labelers_own():
             assert answer_exact_loss(disc, data, cand.token_ids, config) == pytest.approx(cand.loss, abs=1e-4)
 
 
-def test_cli_takes_the_skip_flag():
+def test_cli_takes_the_multi_token_flag():
     from sae_gd_labeler.cli import main
 
     with pytest.raises(SystemExit, match="unknown"):  # parsed (an unknown flag would stop argparse first)
-        main(["bench-quality", "--model", "gpt5", "--no-multi-token"])
+        main(["bench-quality", "--model", "gpt5", "--multi-token"])
