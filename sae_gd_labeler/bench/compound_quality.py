@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from sae_gd_labeler.bench.length_summary import mean, summarize_lengths
 from sae_gd_labeler.bench.quality import heldout_balanced_accuracy, labeled_seeds
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.readout.vocab import candidate_token_ids, token_text
@@ -121,20 +122,13 @@ def auto_length_on_categories(world, categories: Sequence[str], seeds: Sequence[
 
 
 def summarize_compounds(runs: Sequence[CompoundRun]) -> dict:
-    fair = [r for r in runs if r.ceiling_ok]
-    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")
     return {
-        "runs": len(runs),
-        "ceiling_ok_runs": len(fair),
-        "exact_recovery_k2_where_ceiling_ok": sum(r.recovered_k2 for r in fair),
-        "exact_recovery_auto_where_ceiling_ok": sum(r.recovered_auto for r in fair),
-        "mean_heldout_balanced_accuracy_k1": mean([r.balanced_accuracy_k1 for r in runs]),
-        "mean_heldout_balanced_accuracy_k2": mean([r.balanced_accuracy_k2 for r in runs]),
-        "mean_heldout_balanced_accuracy_auto": mean([r.balanced_accuracy_auto for r in runs]),
+        **summarize_lengths(runs),
         "mean_heldout_balanced_accuracy_name": mean([r.truth_balanced_accuracy for r in runs]),
         "mean_heldout_balanced_accuracy_best_single_token": mean([r.best_single_token_balanced_accuracy
-                                                                  for r in runs]),
+                                                                   for r in runs]),
     }
+
 
 
 def as_dicts(runs: Sequence[CompoundRun]) -> list[dict]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from sae_gd_labeler.bench.length_summary import mean, summarize_lengths
 from sae_gd_labeler.data.real_categories import (
     Category,
     Taxonomy,
@@ -139,23 +140,14 @@ def run_multi_token_quality(disc: Discriminator, seeds: Sequence[int], config: L
 
 
 def summarize_multi_token(runs: Sequence[MultiTokenRun]) -> dict:
-    fair = [r for r in runs if r.ceiling_ok]
-    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")
     return {
-        "runs": len(runs),
-        "ceiling_ok_runs": len(fair),
+        **summarize_lengths(runs),
         "runs_with_a_two_token_name": sum(r.name_tokens <= 2 for r in runs),  # within K = 2's reach
         "exact_recovery_k2": sum(r.recovered_k2 for r in runs),
         "exact_recovery_auto": sum(r.recovered_auto for r in runs),
-        "exact_recovery_k2_where_ceiling_ok": sum(r.recovered_k2 for r in fair),
-        "exact_recovery_auto_where_ceiling_ok": sum(r.recovered_auto for r in fair),
-        "mean_heldout_balanced_accuracy_k1": mean([r.balanced_accuracy_k1 for r in runs]),
-        "mean_heldout_balanced_accuracy_k2": mean([r.balanced_accuracy_k2 for r in runs]),
-        "mean_heldout_balanced_accuracy_auto": mean([r.balanced_accuracy_auto for r in runs]),
         "mean_heldout_balanced_accuracy_name": mean([r.name_balanced_accuracy for r in runs]),
-        "seconds_per_label_k1": mean([r.seconds_per_label_k1 for r in runs]),
-        "seconds_per_label_k2": mean([r.seconds_per_label_k2 for r in runs]),
-        "seconds_per_label_auto": mean([r.seconds_per_label_auto for r in runs]),
+        **{f"seconds_per_label_{k}": mean([getattr(r, f"seconds_per_label_{k}") for r in runs])
+           for k in ("k1", "k2", "auto")},
     }
 
 
