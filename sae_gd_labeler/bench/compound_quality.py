@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sae_gd_labeler.bench.length_summary import mean, summarize_lengths
+from sae_gd_labeler.bench.length_summary import LengthComparison, mean, summarize_lengths
 from sae_gd_labeler.bench.quality import heldout_balanced_accuracy, labeled_seeds
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.readout.vocab import candidate_token_ids, token_text
@@ -30,7 +30,7 @@ LENGTHS = {"k1": 1, "k2": 2, "auto": "auto"}  # the three ways each feature is l
 
 
 @dataclass
-class CompoundRun:
+class CompoundRun(LengthComparison):
     concept: str
     seed: int
     ceiling_ok: bool
@@ -40,14 +40,6 @@ class CompoundRun:
     truth_balanced_accuracy: float  # held-out, of the name itself
     best_single_token: str
     best_single_token_balanced_accuracy: float
-    label_k1: str | None
-    label_k2: str | None
-    label_auto: str | None
-    recovered_k2: bool
-    recovered_auto: bool
-    balanced_accuracy_k1: float
-    balanced_accuracy_k2: float
-    balanced_accuracy_auto: float
 
 
 @torch.no_grad()

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
-def summarize_lengths(runs: Sequence) -> dict:
-    """What K = 1, K = 2 and auto did, over runs with `ceiling_ok`, `recovered_k2` / `_auto` and
-    `balanced_accuracy_k1` / `_k2` / `_auto` (compound and multi-token-category runs alike)."""
+@dataclass
+class LengthComparison:
+    """One (concept, seed) labeled with K = 1, K = 2 and auto: the labels, whether K = 2 / auto returned the
+    exact name, and each label's held-out balanced accuracy."""
+
+    label_k1: str | None
+    label_k2: str | None
+    label_auto: str | None
+    recovered_k2: bool
+    recovered_auto: bool
+    balanced_accuracy_k1: float
+    balanced_accuracy_k2: float
+    balanced_accuracy_auto: float
+
+
+def summarize_lengths(runs: Sequence[LengthComparison]) -> dict:
+    """What K = 1, K = 2 and auto did over the runs (each also with `ceiling_ok`: the name is the lowest-loss
+    label checked), compound and multi-token-category runs alike."""
     fair = [r for r in runs if r.ceiling_ok]
     return {
         "runs": len(runs),

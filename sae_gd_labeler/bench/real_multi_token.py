@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sae_gd_labeler.bench.length_summary import mean, summarize_lengths
+from sae_gd_labeler.bench.length_summary import LengthComparison, mean, summarize_lengths
 from sae_gd_labeler.data.real_categories import (
     Category,
     Taxonomy,
@@ -42,20 +42,12 @@ HARD_NEGATIVES = 0.5  # as the one-token WordNet categories of real_quality
 
 
 @dataclass
-class MultiTokenRun:
+class MultiTokenRun(LengthComparison):
     category: str  # the synset's first lemma name, also "the name" scored below
     seed: int
     names: list[str]  # every right label (the synset's lemma names)
     parent: str | None
     name_tokens: int  # tokens of the name in the label slot
-    label_k1: str | None
-    label_k2: str | None
-    label_auto: str | None
-    recovered_k2: bool
-    recovered_auto: bool
-    balanced_accuracy_k1: float
-    balanced_accuracy_k2: float
-    balanced_accuracy_auto: float
     name_balanced_accuracy: float  # held-out, of the name itself
     name_loss: float  # exact training loss of the name
     rival: str | None  # the lowest-loss returned label that is not a right name (None: all were right)
