@@ -115,11 +115,6 @@ def logit_bytes(disc: Discriminator, reads: int, grad: bool) -> int:
     return reads * disc.d_vocab * 4 * copies
 
 
-def grad_row_bytes(disc: Discriminator, prefix_len: int) -> int:
-    """One row with one new position after a cached prefix of prefix_len tokens, in a forward with gradients."""
-    return forward_bytes(disc, 1, 1, prefix_len, grad=True)
-
-
 def estimated_prefix_len(disc: Discriminator, features: Sequence[FeatureData]) -> int:
     """The longest cached prefix, estimated from a sample of the examples (with a margin)."""
     stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
