@@ -6,9 +6,9 @@ import torch
 
 from sae_gd_labeler.readout.vocab import candidate_token_ids
 from sae_gd_labeler.search import memory_budget as mb
-from sae_gd_labeler.search.cause_batch import CauseBatch, auto_cause_batch_size, cause_batch_bytes
+from sae_gd_labeler.search.cause_batch import CauseBatch, cause_batch_bytes
 from sae_gd_labeler.search.labeler import label_examples, split_examples
-from sae_gd_labeler.search.memory_budget import MAX_AUTO_BATCH, auto_feature_batch_size, kv_bytes
+from sae_gd_labeler.search.memory_budget import MAX_AUTO_BATCH, kv_bytes
 from tests import test_cause_search as cause_tests
 from tests.builders import tiny_model
 from tests.test_feature_batch import FAST, FEATURES, make_batch
@@ -58,15 +58,25 @@ def test_the_estimates_grow_with_rows_tokens_and_vocabulary(disc):  # noqa: F811
 
 def test_batch_size_follows_free_memory(disc):  # noqa: F811
     data = make_batch(disc).features
-    sizes = [auto_feature_batch_size(disc, data, FAST, free_bytes=free) for free in (0, 10**6, 10**8, 10**12)]
+    config = FAST.replace(readout="yes_no")
+    sizes = [mb.auto_batch_estimate(disc, data, config, 10, free_bytes=free).batch_size
+             for free in (0, 10**6, 10**8, 10**12)]
     assert sizes[0] == 1  # never below one feature
     assert sizes == sorted(sizes) and sizes[-1] == MAX_AUTO_BATCH
-    per_feature, fixed = mb.feature_batch_bytes(disc, data, FAST)
     for free in (10**7, 10**8, 10**9):
-        size = auto_feature_batch_size(disc, data, FAST, free_bytes=free)
-        budget = mb.MEMORY_FRACTION * free
+        estimate = mb.auto_batch_estimate(disc, data, config, 10, free_bytes=free)
+        sized = config.replace(max_rows_per_forward=mb.rows_per_forward(disc, data, config, free))
+        per_feature, fixed = mb.batch_bytes(disc, data, sized, 10)
+        size, budget = estimate.batch_size, mb.MEMORY_FRACTION * free
+        assert estimate.estimated_bytes == min(size, len(data)) * per_feature + fixed
         fits = size * per_feature + fixed <= budget < (size + 1) * per_feature + fixed
         assert size == MAX_AUTO_BATCH or size == 1 or fits
+
+
+def test_forwards_with_gradients_count_the_cpu_allocator(disc):  # noqa: F811
+    """On CPU a forward with gradients holds CPU_ALLOCATOR_OVERHEAD times its tensors resident."""
+    assert disc.device.type == "cpu" and mb.CPU_ALLOCATOR_OVERHEAD > 1
+    assert mb.resident_with_grad(disc, 1000) == 1000 * mb.CPU_ALLOCATOR_OVERHEAD
 
 
 def test_the_step_forward_saves_no_more_than_estimated(disc):  # noqa: F811
@@ -74,7 +84,7 @@ def test_the_step_forward_saves_no_more_than_estimated(disc):  # noqa: F811
     the per-feature estimate, less its cached prefixes, for every feature of the batch."""
     batch = make_batch(disc)
     n_feat = len(batch.features)
-    per_feature, _ = mb.feature_batch_bytes(disc, batch.features, FAST)
+    per_feature, _ = mb.feature_batch_bytes(disc, batch.features, FAST, len(batch.candidate_ids))
     cache = max(len(f.train) for f in batch.features) * kv_bytes(disc, mb.estimated_prefix_len(disc, batch.features))
     d = disc.model.cfg.d_model
     rows = batch.sample_rows()
@@ -91,6 +101,26 @@ def test_the_step_forward_saves_no_more_than_estimated(disc):  # noqa: F811
     assert max(step, guide) >= n_feat * (per_feature - cache) / 4
 
 
+def test_the_fixed_part_of_a_step_is_the_weight_copies(disc):  # noqa: F811
+    """What a step saves grows linearly with its rows; the part that does not (its intercept) is the copies of
+    the layers' weights (weight_copy_bytes) and the candidates' embeddings the label is made of."""
+    batch = make_batch(disc)
+    d = disc.model.cfg.d_model
+    rows = batch.sample_rows()[:1]  # [1, B]: one feature's minibatch
+
+    def saved(n_rows: int) -> int:
+        one_hot = torch.zeros(FAST.restarts, len(batch.candidate_ids), requires_grad=True)
+        return saved_bytes(disc.model, lambda: batch.step_loss(
+            torch.zeros(FAST.restarts, dtype=torch.long), (one_hot @ batch.W_cand).view(-1, 1, d), rows[:, :n_rows]))
+
+    with disc.frozen():
+        one, two, four = saved(1), saved(2), saved(4)
+    assert four - two == 2 * (two - one)  # linear in the rows
+    intercept = 2 * one - two
+    expected = mb.weight_copy_bytes(disc) + mb.candidate_bytes(disc, len(batch.candidate_ids))
+    assert mb.weight_copy_bytes(disc) > 0 and intercept == pytest.approx(expected, rel=0.05)
+
+
 @pytest.mark.parametrize("template", ["word", "context"])
 def test_the_cause_estimate_is_not_below_what_its_step_saves(template):
     tmpl = cause_tests.WORD_TEMPLATE if template == "word" else cause_tests.CONTEXT_TEMPLATE
@@ -99,14 +129,15 @@ def test_the_cause_estimate_is_not_below_what_its_step_saves(template):
     data = [split_examples(f, ex, config) for f, ex in cause_tests.FEATURES.items()]
     batch = CauseBatch(disc_c, data, candidate_token_ids(disc_c, config.candidate_vocab), config)
     n_feat = len(data)
-    per_feature, fixed = cause_batch_bytes(disc_c, data, config)
+    per_feature, fixed = cause_batch_bytes(disc_c, data, config, len(batch.candidate_ids))
     labels = torch.randn(n_feat * config.restarts, 1, disc_c.model.cfg.d_model, requires_grad=True)
     with disc_c.frozen():
         step = saved_bytes(disc_c.model, lambda: batch.step_loss(
             torch.arange(n_feat).repeat_interleave(config.restarts), labels, batch.sample_rows()))
     assert 0 < step <= n_feat * per_feature
     # the budget the auto size aims for holds the estimate; a smaller budget gives a smaller batch
-    sizes = [auto_cause_batch_size(disc_c, data, config, free_bytes=int(free)) for free in (10**12, 10**8, 10**6)]
+    sizes = [mb.auto_batch_estimate(disc_c, data, config.replace(readout="cause"), len(batch.candidate_ids),
+                                    free_bytes=int(free)).batch_size for free in (10**12, 10**8, 10**6)]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == MAX_AUTO_BATCH and sizes[-1] == 1
 
 
@@ -120,7 +151,8 @@ def test_the_answer_estimate_follows_the_budget():
     n_cand = len(candidate_token_ids(disc_a, FAST.candidate_vocab))
     per_feature, fixed = mb.answer_batch_bytes(disc_a, data, FAST, n_cand)
     assert fixed >= mb.logit_bytes(disc_a, 1, grad=False)
-    sizes = [mb.auto_answer_batch_size(disc_a, data, FAST, n_cand, free_bytes=int(f)) for f in (10**12, 10**7, 0)]
+    sizes = [mb.auto_batch_estimate(disc_a, data, FAST.replace(readout="answer"), n_cand, free_bytes=int(f)).batch_size
+             for f in (10**12, 10**7, 0)]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
 
 

@@ -8,7 +8,8 @@ packaged model is loaded, N WordNet category features are built as bench-quality
 half the negatives near misses), and `label_examples` labels all of them with `feature_batch_size="auto"`.
 Reported: the automatic batch size (features per batch), the stated budget (the bytes that batch size was
 sized to fit: MEMORY_FRACTION of the free memory the sizing saw; `--budget-gb` caps it, see
-`memory_budget.memory_limit`), the measured peak of the labeling call above its start (`PeakMemory`: resident
+`memory_budget.memory_limit`), the estimated resident peak (`memory_budget.batch_bytes`: the tensors, times
+CPU_ALLOCATOR_OVERHEAD on CPU), the measured peak of the labeling call above its start (`PeakMemory`: resident
 set sampled on CPU, the allocator's peak on CUDA), whether peak <= budget, and the wall seconds.
 
 The search is shortened (`--soft-steps`, `--discrete-max-iters`): a step's memory does not depend on how many
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soft-steps", type=int, default=10)
     parser.add_argument("--discrete-max-iters", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--return-freed", action="store_true",
+                        help="run each readout with MALLOC_MMAP_THRESHOLD_=131072, so that freed blocks go back to the "
+                             "system and the resident peak is close to the tensors' own (about 2x slower)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--in-process", action="store_true", help="one readout, in this process (used per readout)")
     args = parser.parse_args(argv)
@@ -134,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.restarts is not None:
             cmd += ["--restarts", str(args.restarts)]
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        if args.return_freed:
+            env["MALLOC_MMAP_THRESHOLD_"] = "131072"
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if out.returncode != 0:
             sys.stderr.write(out.stderr[-4000:])

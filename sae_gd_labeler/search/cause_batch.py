@@ -49,12 +49,12 @@ from sae_gd_labeler.search.feature_batch import (
     label_rows,
 )
 from sae_gd_labeler.search.memory_budget import (
-    MEMORY_FRACTION,
     PREFIX_SAMPLE,
-    batch_size_for,
+    candidate_bytes,
     forward_bytes,
-    free_memory_bytes,
     logit_bytes,
+    resident_with_grad,
+    weight_copy_bytes,
 )
 
 
@@ -197,13 +197,16 @@ def check_one_token(config: LabelerConfig) -> None:
                          "longer labels")
 
 
-def cause_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig) -> tuple[int, int]:
+def cause_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                      n_candidates: int) -> tuple[int, int]:
     """(per feature, fixed) bytes of the cause readout (see memory_budget). Nothing is cached per example; a
     feature's share is its labels' forward with gradients (the guide's uniform label on eval_examples pairs, or a
     step's restarts on batch_examples pairs). A label's pairs share one forward row where their text before the
     word's last token is the same (every one-token word of a template without {context}); each other pair is
     a row of its own, and every read position (one per token of such a word) keeps full-vocabulary logits.
-    Fixed: one no-gradient forward of max_rows_per_forward rows."""
+    Fixed: one no-gradient forward of max_rows_per_forward rows, or the weight copies of a forward with gradients
+    where they are more, and the candidates' embedding rows. Forwards with gradients count what they hold
+    resident (memory_budget.resident_with_grad)."""
     scorer = disc.cause
     stride = max(1, sum(len(f.train) for f in features) // PREFIX_SAMPLE)
     sample = [ex for f in features for ex in f.train][::stride][:PREFIX_SAMPLE]
@@ -227,16 +230,6 @@ def cause_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], conf
         parts.append(forward_bytes(disc, rows, width, head, grad=True, past_copied=False)
                      + logit_bytes(disc, reads, grad=True))
     rows = config.max_rows_per_forward
-    fixed = forward_bytes(disc, rows, width, head, grad=False, past_copied=False) + logit_bytes(disc, rows, False)
-    return max(parts), fixed
-
-
-def auto_cause_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                          n_candidates: int | None = None, free_bytes: int | None = None) -> int:
-    """Features per batch for the cause readout: as many as fit in MEMORY_FRACTION of the free memory (see
-    cause_batch_bytes)."""
-    if not features:
-        return 1
-    per_feature, fixed = cause_batch_bytes(disc, features, config)
-    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
-    return batch_size_for(per_feature, fixed, MEMORY_FRACTION * free)
+    scoring = forward_bytes(disc, rows, width, head, grad=False, past_copied=False) + logit_bytes(disc, rows, False)
+    weights = resident_with_grad(disc, weight_copy_bytes(disc))
+    return resident_with_grad(disc, max(parts)), max(scoring, weights) + candidate_bytes(disc, n_candidates)

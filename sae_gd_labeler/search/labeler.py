@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Mapping, Sequence
 
 import torch
@@ -14,14 +15,16 @@ from sae_gd_labeler.scoring.metrics import classification_metrics
 from sae_gd_labeler.scoring.weak import apply_weak_rule
 from sae_gd_labeler.search.answer_beam import label_batch_by_answer_beam
 from sae_gd_labeler.search.answer_search import label_batch_by_answer
-from sae_gd_labeler.search.cause_batch import CauseBatch, auto_cause_batch_size, check_one_token
+from sae_gd_labeler.search.cause_batch import CauseBatch, check_one_token
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.discrete_search import Label, discrete_search, guide, starts
 from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData, feature_seed
 from sae_gd_labeler.search.label_length import label_length_results
-from sae_gd_labeler.search.memory_budget import auto_answer_batch_size, auto_feature_batch_size, rows_per_forward
+from sae_gd_labeler.search.memory_budget import auto_batch_estimate, rows_per_forward
 from sae_gd_labeler.search.result import Candidate, FeatureLabel
 from sae_gd_labeler.search.soft_search import soft_search, trajectory
+
+log = logging.getLogger(__name__)
 
 N_REPORTED_CANDIDATES = 10
 
@@ -80,8 +83,7 @@ def label_examples(
         config = config.replace(max_rows_per_forward=rows_per_forward(disc, ready, config))
     size = config.feature_batch_size
     if size == "auto":
-        auto = auto_answer_batch_size if answer else auto_cause_batch_size if cause else auto_feature_batch_size
-        size = auto(disc, ready, config, len(candidates))
+        size = _auto_batch_size(disc, ready, config, len(candidates))
     with disc.frozen():
         for start in range(0, len(ready), size):
             chunk = ready[start:start + size]
@@ -95,6 +97,16 @@ def label_examples(
                 results.update(label_batch(FeatureBatch(disc, chunk, candidates, config)))
     # one place for every readout: a label that should not be believed becomes "weak" (scoring.weak)
     return {feature: apply_weak_rule(results[feature], config) for feature in examples_by_feature}
+
+
+def _auto_batch_size(disc: Discriminator, ready: list[FeatureData], config: LabelerConfig, n_candidates: int) -> int:
+    """Features per batch (memory_budget); a warning where even one feature is estimated over the budget."""
+    estimate = auto_batch_estimate(disc, ready, config, n_candidates)
+    if ready and estimate.batch_size == 1 and estimate.estimated_bytes > estimate.budget_bytes:
+        log.warning("labeling one feature is estimated at %.2f GB, more than the %.2f GB budget (half the free "
+                    "memory): lower batch_examples, restarts or max_rows_per_forward, or free memory",
+                    estimate.estimated_bytes / 2**30, estimate.budget_bytes / 2**30)
+    return estimate.batch_size
 
 
 def _label_examples_any_length(examples_by_feature: Mapping[Hashable, Sequence[Example]], disc: Discriminator,

@@ -2,7 +2,8 @@
 
 A batch keeps every training example's cached prefix (keys and values of every layer) for as long as it
 runs, so that is what grows with the batch; scoring memory is bounded by `max_rows_per_forward` on its
-own. The batch is as large as fits in half of the memory free on the discriminator's device.
+own. The batch is as large as fits in half of the memory free on the discriminator's device, counting what
+each readout's tensors take (`batch_bytes`) and, on CPU, what the allocator holds beyond them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from sae_gd_labeler.search.feature_batch import FeatureData
 
 MAX_AUTO_BATCH = 64  # beyond this a batch gains little speed and holds its results back longer
 MEMORY_FRACTION = 0.5  # of the free memory; the rest is for activations, the optimiser and the caller
+CPU_ALLOCATOR_OVERHEAD = 1.8  # on CPU the C allocator keeps the holes a forward and backward with gradients
+#   leave in its heap: a yes / no step on SmolLM2 saves 1.47 GB and peaks 2.47 GB resident, and labeling peaked
+#   at 1.8x (SmolLM2) and 1.7x (Gemma-3) what the same runs reach when freed blocks go back to the system at
+#   once (MALLOC_MMAP_THRESHOLD_=131072, about 2x slower; see bench.label_memory --return-freed)
 PREFIX_SAMPLE = 512  # examples tokenized to estimate the prefix length
 PREFIX_MARGIN = 1.25  # the sample may miss the longest prefix
 
@@ -83,6 +88,9 @@ NO_GRAD_LAYERS = 1  # without gradients a forward holds one layer's temporaries,
 LOGIT_COPIES_GRAD = 3  # float32 [reads, d_vocab]: the unembedding, its bias sum (saved by logsumexp), the gradient
 LOGIT_COPIES = 2  # without gradients: the logits and their log-softmax
 SOFTCAP_COPIES = 3  # a soft cap (Gemma) adds logits / cap, tanh and * cap
+WEIGHT_COPIES = 1  # a forward with gradients copies every layer's weight matrices once (TransformerLens reshapes
+#                   and transposes them) and keeps the copies for backward, however many rows it runs: on
+#                   SmolLM2 0.45 GB, a third of what a 16-row step saves (measured from the autograd graph)
 
 
 def layer_row_bytes(disc: Discriminator, new_tokens: int, keys: int) -> int:
@@ -105,6 +113,22 @@ def forward_bytes(disc: Discriminator, rows: int, new_tokens: int, past_len: int
     layers = disc.model.cfg.n_layers + BACKWARD_LAYERS if grad else NO_GRAD_LAYERS
     per_row = layers * layer_row_bytes(disc, new_tokens, past_len + new_tokens)
     return rows * (per_row + (kv_bytes(disc, past_len) if past_copied else 0))
+
+
+def weight_copy_bytes(disc: Discriminator) -> int:
+    """What one forward with gradients keeps of its copies of the layers' weight matrices (see WEIGHT_COPIES)."""
+    return WEIGHT_COPIES * sum(p.numel() * p.element_size() for p in disc.model.blocks.parameters() if p.dim() >= 2)
+
+
+def resident_with_grad(disc: Discriminator, tensor_bytes: float) -> float:
+    """What a forward and backward with gradients whose tensors take tensor_bytes holds resident: on CPU
+    CPU_ALLOCATOR_OVERHEAD times as much, on CUDA the same (the budget counts its caching allocator's free memory)."""
+    return tensor_bytes * (CPU_ALLOCATOR_OVERHEAD if disc.device.type == "cpu" else 1.0)
+
+
+def candidate_bytes(disc: Discriminator, n_candidates: int) -> int:
+    """The float32 embedding rows of the candidate tokens a searching batch keeps ([C, d_model])."""
+    return n_candidates * disc.model.cfg.d_model * 4
 
 
 def logit_bytes(disc: Discriminator, reads: int, grad: bool) -> int:
@@ -165,15 +189,17 @@ def rows_per_forward(disc: Discriminator, features: Sequence[FeatureData], confi
     return int(max(1, min(config.max_rows_per_forward, (MEMORY_FRACTION * free / 4 // per_row) * q)))
 
 
-def feature_batch_bytes(disc: Discriminator, features: Sequence[FeatureData],
-                        config: LabelerConfig) -> tuple[int, int]:
+def feature_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                        n_candidates: int) -> tuple[int, int]:
     """(per feature, fixed) bytes of labeling with cached prefixes (the yes / no and full-vocabulary readouts).
 
     Per feature: its cached prefixes, which live as long as the batch, and the largest of what comes and goes:
     its rows' float32 next-token log-probs while the batch is built (the chunks and their concatenation), and
     its rows in a forward with gradients: the guide's uniform label on eval_examples rows, or a step's restarts
     side by side on batch_examples rows (one row per restart where the layout is not shared).
-    Fixed: one no-gradient scoring forward of max_rows_per_forward (prefix, label) pairs."""
+    Fixed: one no-gradient scoring forward of max_rows_per_forward (prefix, label) pairs, or the weight copies of a
+    forward with gradients (see WEIGHT_COPIES) where they are more, and the candidates' embedding rows.
+    Forwards with gradients count what they hold resident (resident_with_grad)."""
     from sae_gd_labeler.readout.shared_prefix import shared_prefix_supported
 
     prefix_len = estimated_prefix_len(disc, features)
@@ -191,23 +217,14 @@ def feature_batch_bytes(disc: Discriminator, features: Sequence[FeatureData],
     if config.readout == "full_vocab":
         guide += logit_bytes(disc, min(config.eval_examples, n_train), grad=True)
         step += logit_bytes(disc, rows * q, grad=True)
-    fixed = scoring_forward_bytes(disc, config, prefix_len, config.max_rows_per_forward)
-    return cache + max(log_q, guide, step), fixed
+    scoring = scoring_forward_bytes(disc, config, prefix_len, config.max_rows_per_forward)
+    fixed = max(scoring, resident_with_grad(disc, weight_copy_bytes(disc))) + candidate_bytes(disc, n_candidates)
+    return cache + max(log_q, resident_with_grad(disc, max(guide, step))), fixed
 
 
 def batch_size_for(per_feature: float, fixed: float, budget: float) -> int:
     """Features that fit in budget after the fixed part (1 to MAX_AUTO_BATCH)."""
     return int(min(MAX_AUTO_BATCH, max(1, (budget - fixed) // max(1.0, per_feature))))
-
-
-def auto_feature_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                            n_candidates: int | None = None, free_bytes: int | None = None) -> int:
-    """The number of features that fit in MEMORY_FRACTION of the free memory (see feature_batch_bytes)."""
-    if not features:
-        return 1
-    per_feature, fixed = feature_batch_bytes(disc, features, config)
-    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
-    return batch_size_for(per_feature, fixed, MEMORY_FRACTION * free)
 
 
 def answer_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
@@ -226,16 +243,6 @@ def answer_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], con
     return per_feature, fixed
 
 
-def auto_answer_batch_size(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                           n_candidates: int, free_bytes: int | None = None) -> int:
-    """Features per batch for the label-as-answer readout (see answer_batch_bytes)."""
-    if not features:
-        return 1
-    per_feature, fixed = answer_batch_bytes(disc, features, config, n_candidates)
-    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
-    return batch_size_for(per_feature, fixed, MEMORY_FRACTION * free)
-
-
 @dataclass
 class BatchEstimate:
     batch_size: int  # features per batch
@@ -243,21 +250,36 @@ class BatchEstimate:
     estimated_bytes: float  # the estimated peak of labeling one batch of batch_size features
 
 
-def auto_batch_estimate(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                        n_candidates: int, free_bytes: int | None = None) -> BatchEstimate:
-    """The automatic batch size of config's readout, the budget it aimed for and its estimated peak."""
+def batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                n_candidates: int) -> tuple[int, int]:
+    """(per feature, fixed) bytes of labeling with config's readout (answer_batch_bytes, cause_batch_bytes or
+    feature_batch_bytes)."""
     from sae_gd_labeler.search.cause_batch import cause_batch_bytes
 
     readout = config.readout if config.readout != "auto" else disc.readout
-    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
-    if readout not in ("answer", "cause"):  # as label_examples does before sizing the batch
-        config = config.replace(max_rows_per_forward=rows_per_forward(disc, features, config, free))
     if readout == "answer":
         per_feature, fixed = answer_batch_bytes(disc, features, config, n_candidates)
     elif readout == "cause":
-        per_feature, fixed = cause_batch_bytes(disc, features, config)
+        per_feature, fixed = cause_batch_bytes(disc, features, config, n_candidates)
     else:
-        per_feature, fixed = feature_batch_bytes(disc, features, config)
+        per_feature, fixed = feature_batch_bytes(disc, features, config, n_candidates)
+    return per_feature, fixed
+
+
+def auto_batch_estimate(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
+                        n_candidates: int, free_bytes: int | None = None) -> BatchEstimate:
+    """The automatic batch size of config's readout (as many features as fit in MEMORY_FRACTION of the free
+    memory, see batch_bytes), the budget it aimed for and the estimated peak of one batch of that size.
+
+    The readouts that cache example prefixes first get the max_rows_per_forward that label_examples gives them
+    (rows_per_forward, which is the same for the same free memory)."""
+    readout = config.readout if config.readout != "auto" else disc.readout
+    free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
     budget = MEMORY_FRACTION * free
+    if not features:
+        return BatchEstimate(1, budget, 0.0)
+    if readout not in ("answer", "cause"):
+        config = config.replace(max_rows_per_forward=rows_per_forward(disc, features, config, free))
+    per_feature, fixed = batch_bytes(disc, features, config, n_candidates)
     size = batch_size_for(per_feature, fixed, budget)
     return BatchEstimate(size, budget, min(size, len(features)) * per_feature + fixed)
