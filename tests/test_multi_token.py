@@ -248,7 +248,7 @@ def test_answer_beam_is_deterministic_batch_invariant_and_exact(answer_disc):
         for c in lab.candidates[:3]:
             calibration = fit_calibration(label_score(disc, data.train, c.token_ids)[:, None], target_of(data, cfg))
             positives = [ex for ex, p in zip(data.train, positive) if p]
-            natural = -disc._text_log_prob(positives, list(c.token_ids)).mean() / 2  # per token
+            natural = -disc.text_log_prob(positives, list(c.token_ids)).mean() / 2  # per token
             assert c.loss == pytest.approx(float(calibration.loss[0] + cfg.kl_weight * natural), abs=1e-4)
 
 

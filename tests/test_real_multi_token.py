@@ -192,7 +192,7 @@ def test_bench_on_a_tiny_model_reports_three_labels_and_the_name():
 
 
 def test_exact_loss_of_a_text_label_is_the_labelers_own():
-    from sae_gd_labeler.bench.real_multi_token import answer_exact_loss
+    from sae_gd_labeler.search.answer_beam import exact_answer_loss
     from sae_gd_labeler.search.labeler import label_examples, split_examples
 
     disc = Discriminator(tiny_model("llama", WORDS + ("word", ":", "category", "animal", "n/a")), TEMPLATE)
@@ -203,7 +203,7 @@ def test_exact_loss_of_a_text_label_is_the_labelers_own():
         lab = label_examples({"f": examples}, disc, config)["f"]
         data = split_examples("f", examples, config)
         for cand in lab.candidates[:3]:
-            assert answer_exact_loss(disc, data, cand.token_ids, config) == pytest.approx(cand.loss, abs=1e-4)
+            assert exact_answer_loss(disc, data, cand.token_ids, config) == pytest.approx(cand.loss, abs=1e-4)
 
 
 def test_cli_takes_the_multi_token_flag():

@@ -33,8 +33,8 @@ from sae_gd_labeler.data.real_categories import (
     with_category,
 )
 from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.search.answer_beam import exact_answer_loss
 from sae_gd_labeler.search.config import LabelerConfig
-from sae_gd_labeler.search.feature_batch import FeatureData
 from sae_gd_labeler.search.labeler import label_examples, split_examples
 
 LENGTHS = {"k1": 1, "k2": 2, "auto": "auto"}  # the three ways each feature is labeled
@@ -66,24 +66,6 @@ def select_categories(label_ids, categories: Taxonomy | None = None) -> list[Cat
 
 
 @torch.no_grad()
-def answer_exact_loss(disc: Discriminator, data: FeatureData, label_ids: Sequence[int],
-                      config: LabelerConfig) -> float:
-    """The label-as-answer objective of any label (token ids) on all training rows, as the labeler computes it
-    for its own labels (answer_search K = 1, answer_beam K >= 2): the calibration's loss plus kl_weight times the
-    mean over the label's tokens of -log p(token) on the positive examples."""
-    from sae_gd_labeler.search.answer_search import target_of
-    from sae_gd_labeler.search.calibration import fit_calibration
-
-    ids = [int(t) for t in label_ids]
-    total = disc._text_log_prob(data.train, ids).float()  # [n] the tokens' log-probs summed
-    neutral = disc._text_log_prob([], ids, neutral=True).float()  # [1]
-    target = target_of(data, config).to(total.device)
-    fit = fit_calibration((total - neutral)[:, None], target)
-    positive = torch.tensor([ex.activation > config.activation_threshold for ex in data.train], device=total.device)
-    naturalness = -(total[positive].mean() / len(ids))
-    return float(fit.loss[0].cpu() + config.kl_weight * naturalness.cpu())
-
-
 def run_multi_token_quality(disc: Discriminator, seeds: Sequence[int], config: LabelerConfig | None = None,
                             categories: Sequence[Category] | None = None, taxonomy: Taxonomy | None = None,
                             n_examples: int = 96) -> list[MultiTokenRun]:
@@ -112,8 +94,8 @@ def run_multi_token_quality(disc: Discriminator, seeds: Sequence[int], config: L
                 data = split_examples(c.name, features[c.name], cfg)
                 found = {key: labels[key][c.name] for key in LENGTHS}
                 name_ids = disc.label_ids(c.name)
-                name_loss = answer_exact_loss(disc, data, name_ids, cfg)
-                rivals = {lab.label: answer_exact_loss(disc, data, lab.token_ids, cfg) for lab in found.values()
+                name_loss = exact_answer_loss(disc, data, name_ids, cfg)
+                rivals = {lab.label: exact_answer_loss(disc, data, lab.token_ids, cfg) for lab in found.values()
                           if lab.label is not None and not is_name(lab.label, c)}
                 rival = min(rivals, key=rivals.get) if rivals else None
                 rival_loss = rivals[rival] if rival is not None else float("nan")

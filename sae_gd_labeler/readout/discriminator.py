@@ -370,7 +370,7 @@ class Discriminator(LabelSlotTokens):
         return self._slot_log_probs(texts, token_ids, max_rows, row_continuations=continuations)
 
     @torch.no_grad()
-    def _text_log_prob(self, examples: Sequence[Example], label_ids: list[int], neutral: bool = False) -> Tensor:
+    def text_log_prob(self, examples: Sequence[Example], label_ids: list[int], neutral: bool = False) -> Tensor:
         """log P(label tokens | prefix(example)), the tokens' log-probs summed, [N] (neutral: [1])."""
         texts = ([self.template.neutral_prefix()] if neutral
                  else [self.template.prefix(ex.context, ex.token) for ex in examples])
@@ -431,7 +431,7 @@ class Discriminator(LabelSlotTokens):
         if isinstance(label, str):
             ids = self.label_ids(label)
             if len(ids) > 1:
-                return self._text_log_prob(examples, ids) - self._text_log_prob([], ids, neutral=True)
+                return self.text_log_prob(examples, ids) - self.text_log_prob([], ids, neutral=True)
             probs = torch.zeros(self.d_vocab, device=self.device)
             probs[ids[0]] = 1.0
         else:

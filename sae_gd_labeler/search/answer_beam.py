@@ -65,6 +65,29 @@ def label_batch_by_answer_beam(disc: Discriminator, features: Sequence[FeatureDa
     return results
 
 
+def answer_objective(total: torch.Tensor, total_neutral: torch.Tensor, target: torch.Tensor, positive: torch.Tensor,
+                     n_tokens: int, kl_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The label-as-answer objective of C labels of n_tokens tokens from their summed log-probs: total [n, C] after
+    each training example, total_neutral [C] after the filler, target [n], positive [n] -> (loss, scale, bias),
+    [C] each: the calibration's fit of the score (total minus neutral) plus kl_weight times the naturalness, the
+    mean over the label's tokens of -log p on the positive examples."""
+    fit = fit_calibration(total - total_neutral[None], target.to(total.device))
+    naturalness = -(total[positive.to(total.device)].mean(0) / n_tokens)  # [C]
+    return fit.loss + kl_weight * naturalness, fit.scale, fit.bias
+
+
+def exact_answer_loss(disc: Discriminator, data: FeatureData, label_ids: Sequence[int],
+                      config: LabelerConfig) -> float:
+    """The label-as-answer objective of any label (token ids) on all training rows, as the labeler computes it
+    for its own (answer_search for K = 1, the beam for K >= 2), by teacher forcing its tokens."""
+    ids = [int(t) for t in label_ids]
+    total = disc.text_log_prob(data.train, ids).float()[:, None]  # [n, 1] the tokens' log-probs summed
+    neutral = disc.text_log_prob([], ids, neutral=True).float()  # [1]
+    positive = torch.tensor([ex.activation > config.activation_threshold for ex in data.train])
+    loss, _, _ = answer_objective(total, neutral, target_of(data, config), positive, len(ids), config.kl_weight)
+    return float(loss[0])
+
+
 def _beam(disc: Discriminator, data: FeatureData, candidate_ids: torch.Tensor, config: LabelerConfig):
     """The final beam of one feature: [(exact loss, token ids)] best first, and each one's calibration
     {token ids: (scale, bias)}."""
@@ -84,13 +107,11 @@ def _beam(disc: Discriminator, data: FeatureData, candidate_ids: torch.Tensor, c
                                                         neutral=True)  # [B, C]
         total = log_p[:, :, None] + after  # [B, n, C] summed log-probs of every extension
         total_neutral = log_neutral[:, None] + after_neutral  # [B, C]
-        score = total - total_neutral[:, None]  # [B, n, C]
         # one fit per kept label (its C extensions together): temporaries stay the size of the K = 1 readout's
-        fits = [fit_calibration(s, target.to(s.device)) for s in score]
-        scale = torch.cat([fit.scale for fit in fits])  # [B * C]
-        bias = torch.cat([fit.bias for fit in fits])
-        naturalness = -(total[:, positive.to(total.device)].mean(1) / length).reshape(-1)  # [B * C]
-        loss = (torch.cat([fit.loss for fit in fits]) + config.kl_weight * naturalness).cpu()
+        fits = [answer_objective(t, t_neutral, target, positive, length, config.kl_weight)
+                for t, t_neutral in zip(total, total_neutral)]
+        loss, scale, bias = (torch.cat([fit[i] for fit in fits]) for i in range(3))  # [B * C] each
+        loss = loss.cpu()
         order = torch.argsort(loss, stable=True)  # ties keep the lower (kept label, candidate) index
         keep = order[:width] if length < config.label_tokens else order
         ids = candidate_ids.tolist()

@@ -152,4 +152,4 @@ def label_score(disc: Discriminator, examples: Sequence[Example], label: str | S
         one_hot[ids[0]] = 1.0
         return disc.answer_score(examples, one_hot)
     # several tokens: their log-probs add up, after the example and after the neutral filler
-    return disc._text_log_prob(examples, ids) - disc._text_log_prob([], ids, neutral=True)
+    return disc.text_log_prob(examples, ids) - disc.text_log_prob([], ids, neutral=True)
