@@ -198,7 +198,7 @@ def check_one_token(config: LabelerConfig) -> None:
 
 
 def cause_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                      n_candidates: int) -> tuple[int, int]:
+                      n_candidates: int) -> tuple[float, float]:
     """(per feature, fixed) bytes of the cause readout (see memory_budget). Nothing is cached per example; a
     feature's share is its labels' forward with gradients (the guide's uniform label on eval_examples pairs, or a
     step's restarts on batch_examples pairs). A label's pairs share one forward row where their text before the

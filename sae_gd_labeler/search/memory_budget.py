@@ -190,7 +190,7 @@ def rows_per_forward(disc: Discriminator, features: Sequence[FeatureData], confi
 
 
 def feature_batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                        n_candidates: int) -> tuple[int, int]:
+                        n_candidates: int) -> tuple[float, float]:
     """(per feature, fixed) bytes of labeling with cached prefixes (the yes / no and full-vocabulary readouts).
 
     Per feature: its cached prefixes, which live as long as the batch, and the largest of what comes and goes:
@@ -251,7 +251,7 @@ class BatchEstimate:
 
 
 def batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
-                n_candidates: int) -> tuple[int, int]:
+                n_candidates: int) -> tuple[float, float]:
     """(per feature, fixed) bytes of labeling with config's readout (answer_batch_bytes, cause_batch_bytes or
     feature_batch_bytes)."""
     from sae_gd_labeler.search.cause_batch import cause_batch_bytes
