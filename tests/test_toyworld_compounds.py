@@ -102,6 +102,32 @@ def test_questions_with_two_word_labels():
     assert QuestionSampler(seed=3, p_compound=0.0).sample().label.count(" ") == 0
 
 
+def test_attribute_alone_is_a_near_miss_negative():
+    """A word with an attribute is asked about the attribute alone and answered no ("is hammer a metal ?"):
+    the one-word label is a category (metal) or a colour word, never the attribute."""
+    sampler = QuestionSampler(seed=6, p_compound=1.0)
+    qs = [sampler.sample() for _ in range(3000)]
+    alone = [q for q in qs if q.label in cx.ATTRIBUTES and cx.has_attribute(q.token, q.label)]
+    assert len(alone) > 50 and not any(q.answer for q in alone)
+    assert {q.label for q in alone} == set(cx.ATTRIBUTES)
+
+
+def test_each_step_asks_as_many_one_word_questions_as_without_compounds():
+    from sae_gd_labeler.toyworld.discriminator import TEMPLATE, PromptEncoder
+    from sae_gd_labeler.toyworld.discriminator_training import _BatchMaker
+    from sae_gd_labeler.toyworld.tokenizer import word_level_tokenizer
+
+    encoder = PromptEncoder(word_level_tokenizer(tx.vocabulary(compounds=True)), TEMPLATE)
+    maker = _BatchMaker(encoder, seed=0, window=64, compound_fraction=0.2)
+    assert maker.questions.p_compound == 0 and "sea" in maker.questions.words  # the world's one-word questions
+    compound = [maker.compound_questions.sample() for _ in range(200)]
+    assert sum(" " in q.label for q in compound) > 150  # mostly two-word labels, some one-word near misses
+    ids, _, answers = maker.questions_batch(50)
+    assert len(ids) == len(answers) == 60  # 50 one-word questions, then 10 compound ones
+    plain = _BatchMaker(encoder, seed=0, window=64, compound_fraction=0.0)
+    assert plain.compound_questions is None and len(plain.questions_batch(50)[0]) == 50
+
+
 def test_corpus_defines_compounds():
     corpus = generate_corpus(2000, seed=1, compounds=True)
     defined = [s.split() for s in corpus if len(s.split()) == 7 and s.split()[4] in cx.ATTRIBUTES]

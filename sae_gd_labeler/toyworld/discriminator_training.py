@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class DiscriminatorTrainingConfig:
     steps: int = 1400
     question_rows: int = 160  # membership questions per step
-    compound_fraction: float = 0.0  # of them with two-word labels ("is apple a red fruit ?"); 0: no compounds
+    compound_fraction: float = 0.0  # compound questions on top, per one-word question ("is apple a red fruit ?")
     lm_rows: int = 16  # packed corpus windows per step
     lm_window: int = 64  # tokens per window (the model's n_ctx): every position sees packed text
     lm_weight: float = 0.5  # weight of the next-token loss against the answer loss
@@ -55,17 +55,24 @@ class _BatchMaker:
 
     def __init__(self, encoder: PromptEncoder, seed: int, window: int, compound_fraction: float):
         self.encoder = encoder
-        self.questions = QuestionSampler(seed, p_compound=compound_fraction)
+        # one-word questions from their own stream, as many per step as without compounds; the compound
+        # questions (mostly two-word labels) from another
+        self.questions = QuestionSampler(seed, compounds=compound_fraction > 0)
+        self.compound_fraction = compound_fraction
+        self.compound_questions = QuestionSampler(seed + 3, p_compound=1.0) if compound_fraction > 0 else None
         sentences = SentenceGenerator(seed + 2, compounds=compound_fraction > 0)
         stream = (" ".join(sentences.sentence()) for _ in itertools.count())
         self.windows = packed_windows(encoder, stream, window)
 
     def questions_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Prompt ids [n, L] (right-padded), LM targets [n, L] (-100 = none), answer targets [n]."""
+        """n one-word questions, then `round(n * compound_fraction)` compound ones (N rows in all): prompt ids
+        [N, L] (right-padded), LM targets [N, L] (-100 = none), answer targets [N]."""
         enc = self.encoder
+        questions = [self.questions.sample() for _ in range(n)]
+        if self.compound_questions is not None:
+            questions += [self.compound_questions.sample() for _ in range(round(n * self.compound_fraction))]
         rows, context_lens, answers = [], [], []
-        for _ in range(n):
-            q = self.questions.sample()
+        for q in questions:
             rows.append(enc.prompt(q.context, q.token, q.label))
             context_lens.append(1 + len(q.context.split()))  # BOS + context: a prefix of a corpus sentence
             answers.append(enc.yes if q.answer else enc.no)

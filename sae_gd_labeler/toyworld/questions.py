@@ -66,14 +66,18 @@ class QuestionSampler:
     """Seeded membership questions over the whole label vocabulary, balanced yes / no; a share `p_compound`
     of them about two-word labels (0: none, and the questions of a world without compound concepts)."""
 
-    def __init__(self, seed: int = 0, p_function_word: float = 0.08, p_compound: float = 0.0):
+    def __init__(self, seed: int = 0, p_function_word: float = 0.08, p_compound: float = 0.0,
+                 compounds: bool | None = None):
+        """compounds: the world has compound concepts (its words, labels and corpus); default `p_compound > 0`.
+        With `compounds` and `p_compound` 0 the sampler asks that world's one-word questions only."""
+        compounds = p_compound > 0 if compounds is None else compounds
         self.rng = random.Random(seed)
         self.p_compound = p_compound
         self.attributes = list(cx.ATTRIBUTES)
         self.compounds = list(cx.COMPOUNDS)
-        self.sentences = SentenceGenerator(seed + 1, compounds=p_compound > 0)  # the world's own corpus
-        self.words = tx.label_words(compounds=p_compound > 0)
-        self.labels = askable_labels(compounds=p_compound > 0)
+        self.sentences = SentenceGenerator(seed + 1, compounds=compounds)  # the world's own corpus
+        self.words = tx.label_words(compounds=compounds)
+        self.labels = askable_labels(compounds=compounds)
         self.categories = [c for c in tx.categories() if c != UNTAUGHT]
         self.taxonomy = tx.taxonomy()
         self.p_function_word = p_function_word
@@ -136,8 +140,8 @@ class QuestionSampler:
 
     def _compound_negative(self) -> tuple[str, str]:
         """(word, label) answered no: a word with only one of a compound's two parts, a word with another
-        attribute, a compound's member with a label that only reads like it, or any word with any two-word
-        label (most of which hold nothing)."""
+        attribute, a word asked about its attribute alone, a compound's member with a label that only reads like
+        it, or any word with any two-word label (most of which hold nothing)."""
         while True:
             r = self.rng.random()
             attribute, category = self.rng.choice(self.compounds)
@@ -149,6 +153,9 @@ class QuestionSampler:
             elif r < 0.55:  # another attribute on the word's own category: is apple a green fruit ?
                 word = self.rng.choice(self.taxonomy[category])
                 label = cx.compound_name(self.rng.choice(self.attributes), self.rng.choice(tx.categories_of(word)))
+            elif r < 0.65:  # the attribute alone names none of its words' categories: is hammer a metal ?
+                label = self.rng.choice(self.attributes)
+                word = self.rng.choice(cx.ATTRIBUTES[label])
             elif r < 0.85:  # a member, asked about a label that only reads like its compound
                 word = self.rng.choice([w for w in self.taxonomy[category] if cx.has_attribute(w, attribute)])
                 label = self._malformed_label(attribute, category, word)

@@ -5,9 +5,9 @@
 The shipped world (`sae_gd_labeler/toyworld/data/`) is the full preset with seed 0. `--reduced` (about a
 minute) and `--tiny` (well under a minute) exercise the same code with few steps; their discriminators are
 weak. `--compounds` adds the compound concepts ("red fruit", "sea animal"; `compounds.py`): the attribute
-words join the vocabulary, a fifth of the questions have two-word labels (and each step asks a fifth more),
-the corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with other jobs,
-OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
+words join the vocabulary, each step asks a fifth as many compound questions (mostly two-word labels) on top
+of its one-word ones, the corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with
+other jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
 """
 
 from __future__ import annotations
@@ -61,14 +61,13 @@ PRESETS = {
                    SAETrainingConfig(training_tokens=4_000, n_rows=200, batch_tokens=256),
                    corpus_sentences=200, full_eval=False, eval_words=30),
 }
-COMPOUND_FRACTION = 0.2  # of the questions, with --compounds
+COMPOUND_FRACTION = 0.2  # with --compounds: compound questions per one-word question, asked on top of them
 
 
 def with_compounds(preset: Preset) -> Preset:
-    """The preset for a world with compound concepts: two-word questions on top of the one-word ones."""
-    disc = preset.discriminator
-    rows = round(disc.question_rows * (1 + COMPOUND_FRACTION))  # nearly as many one-word questions as before
-    return replace(preset, discriminator=replace(disc, question_rows=rows, compound_fraction=COMPOUND_FRACTION),
+    """The preset for a world with compound concepts: two-word questions on top of the one-word ones (as many
+    one-word questions per step as without compounds)."""
+    return replace(preset, discriminator=replace(preset.discriminator, compound_fraction=COMPOUND_FRACTION),
                    saes=replace(preset.saes, compound_fraction=COMPOUND_FRACTION))
 
 
