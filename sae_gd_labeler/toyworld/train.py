@@ -2,12 +2,14 @@
 
     python -m sae_gd_labeler.toyworld.train --out DIR [--reduced | --tiny] [--compounds] [--seed 0] [--threads 2]
 
-The shipped world (`sae_gd_labeler/toyworld/data/`) is the full preset with seed 0. `--reduced` (about a
-minute) and `--tiny` (well under a minute) exercise the same code with few steps; their discriminators are
-weak. `--compounds` adds the compound concepts ("red fruit", "sea animal"; `compounds.py`): the attribute
-words join the vocabulary, each step asks a fifth as many compound questions (mostly two-word labels) on top
-of its one-word ones, the corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with
-other jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
+The shipped world (`sae_gd_labeler/toyworld/data/`) is the full preset with seed 0 and 2 threads (the default:
+another thread count sums floating-point numbers in another order and trains a slightly different world, not
+the shipped bytes). `--reduced` (about a minute) and `--tiny` (well under a minute) exercise the same code
+with few steps; their discriminators are weak. `--compounds` adds the compound concepts ("red fruit", "sea
+animal"; `compounds.py`): the attribute words join the vocabulary, each step asks a fifth as many compound
+questions (mostly two-word labels) on top of its one-word ones, the corpus defines compounds, and
+`taxonomy.json` lists them. On a machine shared with other jobs, OMP_WAIT_POLICY=PASSIVE in the environment
+avoids OpenMP threads spinning against each other.
 """
 
 from __future__ import annotations
@@ -180,7 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compounds", action="store_true",
                         help='add compound concepts ("red fruit"): two-word labels in training and taxonomy')
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads (default 2, as shipped: another count trains a slightly "
+                             "different world)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     preset = "tiny" if args.tiny else "reduced" if args.reduced else "full"
