@@ -18,15 +18,13 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sae_gd_labeler.bench.length_summary import LengthComparison, mean, summarize_lengths
+from sae_gd_labeler.bench.length_summary import LENGTHS, LengthComparison, mean, summarize_lengths
 from sae_gd_labeler.bench.quality import heldout_balanced_accuracy, labeled_seeds
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.readout.vocab import candidate_token_ids, token_text
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.feature_batch import FeatureBatch, FeatureData
 from sae_gd_labeler.search.labeler import label_examples, split_examples
-
-LENGTHS = {"k1": 1, "k2": 2, "auto": "auto"}  # the three ways each feature is labeled
 
 
 @dataclass
@@ -118,9 +116,8 @@ def summarize_compounds(runs: Sequence[CompoundRun]) -> dict:
         **summarize_lengths(runs),
         "mean_heldout_balanced_accuracy_name": mean([r.truth_balanced_accuracy for r in runs]),
         "mean_heldout_balanced_accuracy_best_single_token": mean([r.best_single_token_balanced_accuracy
-                                                                   for r in runs]),
+                                                                  for r in runs]),
     }
-
 
 
 def as_dicts(runs: Sequence[CompoundRun]) -> list[dict]:

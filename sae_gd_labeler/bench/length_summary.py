@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+LENGTHS = {"k1": 1, "k2": 2, "auto": "auto"}  # the three ways each feature is labeled (label_tokens)
+
 
 @dataclass
 class LengthComparison:
@@ -31,7 +33,7 @@ def summarize_lengths(runs: Sequence[LengthComparison]) -> dict:
         "exact_recovery_k2_where_ceiling_ok": sum(r.recovered_k2 for r in fair),
         "exact_recovery_auto_where_ceiling_ok": sum(r.recovered_auto for r in fair),
         **{f"mean_heldout_balanced_accuracy_{k}": mean([getattr(r, f"balanced_accuracy_{k}") for r in runs])
-           for k in ("k1", "k2", "auto")},
+           for k in LENGTHS},
     }
 
 

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sae_gd_labeler.bench.length_summary import LengthComparison, mean, summarize_lengths
+from sae_gd_labeler.bench.length_summary import LENGTHS, LengthComparison, mean, summarize_lengths
+from sae_gd_labeler.bench.real_quality import HARD_NEGATIVES  # as the one-token WordNet categories
 from sae_gd_labeler.data.real_categories import (
     Category,
     Taxonomy,
@@ -36,9 +37,6 @@ from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.search.answer_beam import exact_answer_loss
 from sae_gd_labeler.search.config import LabelerConfig
 from sae_gd_labeler.search.labeler import label_examples, split_examples
-
-LENGTHS = {"k1": 1, "k2": 2, "auto": "auto"}  # the three ways each feature is labeled
-HARD_NEGATIVES = 0.5  # as the one-token WordNet categories of real_quality
 
 
 @dataclass
@@ -121,7 +119,7 @@ def summarize_multi_token(runs: Sequence[MultiTokenRun]) -> dict:
         "exact_recovery_auto": sum(r.recovered_auto for r in runs),
         "mean_heldout_balanced_accuracy_name": mean([r.name_balanced_accuracy for r in runs]),
         **{f"seconds_per_label_{k}": mean([getattr(r, f"seconds_per_label_{k}") for r in runs])
-           for k in ("k1", "k2", "auto")},
+           for k in LENGTHS},
     }
 
 

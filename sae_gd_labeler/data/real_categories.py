@@ -272,8 +272,13 @@ def _chain(name: str, parents: dict[str, str | None]) -> list[str]:
 
 def load_categories(path: str | Path | None = None) -> Taxonomy:
     """The shipped taxonomy (or the JSON at `path`); no WordNet needed."""
+    return _read_taxonomy(DEFAULT_JSON, path)
+
+
+def _read_taxonomy(shipped: str, path: str | Path | None) -> Taxonomy:
+    """The taxonomy JSON at `path`, or the package's file named `shipped`."""
     if path is None:
-        text = resources.files("sae_gd_labeler.data").joinpath(DEFAULT_JSON).read_text(encoding="utf-8")
+        text = resources.files("sae_gd_labeler.data").joinpath(shipped).read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     return Taxonomy.from_dict(json.loads(text))
@@ -339,11 +344,7 @@ def build_multi_token_categories(wordnet: WordNet | None = None, taxonomy: Taxon
 
 def load_multi_token_categories(path: str | Path | None = None) -> Taxonomy:
     """The shipped compound-named categories (or the JSON at `path`); their parents are shipped categories."""
-    if path is None:
-        text = resources.files("sae_gd_labeler.data").joinpath(MULTI_TOKEN_JSON).read_text(encoding="utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    return Taxonomy.from_dict(json.loads(text))
+    return _read_taxonomy(MULTI_TOKEN_JSON, path)
 
 
 def with_category(taxonomy: Taxonomy, category: Category) -> Taxonomy:
