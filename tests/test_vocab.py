@@ -101,6 +101,25 @@ def test_auto_is_words_on_a_small_word_level_tokenizer():
     assert one_id(disc, "cat") in dictionary and one_id(disc, "zorblax") not in dictionary
 
 
+def test_the_questions_own_words_are_not_labels_but_may_be_asked_for():
+    """A yes / no question's words ("is", "a", "Yes", "No") are no label of the "words" or "dictionary"
+    vocabularies, whatever their case; a likelihood template keeps them, and a list given by name keeps them."""
+    from sae_gd_labeler.readout.template import AnswerTemplate
+    from sae_gd_labeler.readout.vocab import question_words
+
+    made_up = ("the", "cat", "dog", "zorblax", "is", "a", "Yes", "No", "yes", "Is", "question")
+    yes_no = Discriminator(tiny_model("gpt2", made_up), TEMPLATE)
+    assert question_words(yes_no) == {"is", "a", "yes", "no"}
+    for vocab in ("words", "dictionary"):
+        kept = {yes_no.tokenizer.decode([i]).strip() for i in candidate_token_ids(yes_no, vocab).tolist()}
+        assert not kept & {"is", "a", "Yes", "No", "yes", "Is"} and "cat" in kept
+    assert "question" in {yes_no.tokenizer.decode([i]).strip() for i in candidate_token_ids(yes_no, "words").tolist()}
+    assert one_id(yes_no, "is") in set(candidate_token_ids(yes_no, ["is", "cat"]).tolist())
+    answer = Discriminator(tiny_model("gpt2", made_up), AnswerTemplate())
+    assert question_words(answer) == set()
+    assert one_id(answer, "is") in set(candidate_token_ids(answer, "words").tolist())
+
+
 def test_unknown_vocabulary_names_the_choices(gpt2_disc):
     with pytest.raises(ValueError, match="dictionary"):
         candidate_token_ids(gpt2_disc, "nouns")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
@@ -9,6 +10,7 @@ import torch
 from torch import Tensor
 
 from sae_gd_labeler.readout.discriminator import Discriminator
+from sae_gd_labeler.readout.template import CONTEXT, LABEL, TOKEN, PromptTemplate
 from sae_gd_labeler.search.config import VOCABS
 
 SUBWORD_VOCAB_SIZE = 10_000  # "auto": a tokenizer this large is a real subword (BPE / unigram) vocabulary
@@ -53,15 +55,29 @@ def candidate_token_ids(discriminator: Discriminator, spec: str | Sequence[str |
     return torch.tensor(ids, dtype=torch.long, device=discriminator.device)
 
 
+def question_words(discriminator: Discriminator) -> set[str]:
+    """The words a yes / no question is written in, lower-cased ("is", "a", "answer", "yes" in "is {token} a
+    {label} ? answer :"): as a label each makes the question about itself ("is dog a answer ?"), so no "words"
+    or "dictionary" vocabulary offers them. Empty for the likelihood readouts, whose templates' words are their
+    few-shot examples' ("tool") as well."""
+    template = discriminator.template
+    if not isinstance(template, PromptTemplate):
+        return set()
+    text = " ".join([template.text.replace(CONTEXT, " ").replace(TOKEN, " ").replace(LABEL, " "),
+                     template.yes, template.no])
+    return {w.lower() for w in re.findall(r"[^\W\d_]+", text)}
+
+
 def _word_ids(discriminator: Discriminator, n: int, special: set[int],
               accept: Callable[[str], bool] | None = None) -> list[int]:
-    """The "words" ids, less those whose stripped text `accept` rejects (checked first: re-encoding is the slow
-    part)."""
+    """The "words" ids, less the question's own words (question_words) and those whose stripped text `accept`
+    rejects (checked first: re-encoding is the slow part)."""
     texts = discriminator.tokenizer.batch_decode([[i] for i in range(n)])
     words = [t.strip() for t in texts]
     lead = discriminator.template.label_lead
-    keep = [i for i, w in enumerate(words)
-            if i not in special and w.isalpha() and (accept is None or accept(w))]
+    scaffold = question_words(discriminator)
+    keep = [i for i, w in enumerate(words) if i not in special and w.isalpha() and w.lower() not in scaffold
+            and (accept is None or accept(w))]
     if not keep:
         return []
     encoded = discriminator.tokenizer([lead + words[i] for i in keep], add_special_tokens=False)["input_ids"]
