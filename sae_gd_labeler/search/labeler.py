@@ -79,8 +79,7 @@ def label_examples(
         else:
             ready.append(data)
     answer, cause = config.readout == "answer", config.readout == "cause"
-    if not (answer or cause):  # prefix caches: the readouts that cache example prefixes
-        config = config.replace(max_rows_per_forward=rows_per_forward(disc, ready, config))
+    config = config.replace(max_rows_per_forward=rows_per_forward(disc, ready, config))
     size = config.feature_batch_size
     if size == "auto":
         size = _auto_batch_size(disc, ready, config, len(candidates))

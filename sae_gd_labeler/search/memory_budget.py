@@ -176,11 +176,17 @@ def scoring_forward_bytes(disc: Discriminator, config: LabelerConfig, prefix_len
     return out
 
 
+def labeling_readout(config: LabelerConfig, disc: Discriminator) -> str:
+    """config.readout, "auto" resolved to the discriminator's (label_examples refuses one it cannot give)."""
+    return config.readout if config.readout != "auto" else disc.readout
+
+
 def rows_per_forward(disc: Discriminator, features: Sequence[FeatureData], config: LabelerConfig,
                      free_bytes: int | None = None) -> int:
-    """config.max_rows_per_forward, lowered where one scoring forward (see scoring_forward_bytes) would take
-    more than a quarter of MEMORY_FRACTION of the free memory. A real model's long prompts make a row MBs."""
-    if not features:
+    """config.max_rows_per_forward, lowered for the readouts that cache example prefixes (yes / no, full
+    vocabulary) where one scoring forward (see scoring_forward_bytes) would take more than a quarter of
+    MEMORY_FRACTION of the free memory. A real model's long prompts make a row MBs."""
+    if not features or labeling_readout(config, disc) in ("answer", "cause"):
         return config.max_rows_per_forward
     prefix_len = estimated_prefix_len(disc, features)
     q = labels_side_by_side(disc, config, prefix_len)
@@ -256,7 +262,7 @@ def batch_bytes(disc: Discriminator, features: Sequence[FeatureData], config: La
     feature_batch_bytes)."""
     from sae_gd_labeler.search.cause_batch import cause_batch_bytes
 
-    readout = config.readout if config.readout != "auto" else disc.readout
+    readout = labeling_readout(config, disc)
     if readout == "answer":
         per_feature, fixed = answer_batch_bytes(disc, features, config, n_candidates)
     elif readout == "cause":
@@ -271,15 +277,13 @@ def auto_batch_estimate(disc: Discriminator, features: Sequence[FeatureData], co
     """The automatic batch size of config's readout (as many features as fit in MEMORY_FRACTION of the free
     memory, see batch_bytes), the budget it aimed for and the estimated peak of one batch of that size.
 
-    The readouts that cache example prefixes first get the max_rows_per_forward that label_examples gives them
-    (rows_per_forward, which is the same for the same free memory)."""
-    readout = config.readout if config.readout != "auto" else disc.readout
+    The config first gets the max_rows_per_forward that label_examples gives it (rows_per_forward, which is
+    the same for the same free memory)."""
     free = free_memory_bytes(disc.device) if free_bytes is None else free_bytes
     budget = MEMORY_FRACTION * free
     if not features:
         return BatchEstimate(1, budget, 0.0)
-    if readout not in ("answer", "cause"):
-        config = config.replace(max_rows_per_forward=rows_per_forward(disc, features, config, free))
+    config = config.replace(max_rows_per_forward=rows_per_forward(disc, features, config, free))
     per_feature, fixed = batch_bytes(disc, features, config, n_candidates)
     size = batch_size_for(per_feature, fixed, budget)
     return BatchEstimate(size, budget, min(size, len(features)) * per_feature + fixed)
