@@ -316,6 +316,8 @@ def run_bench_quality(args) -> int:
         result["sae_features"] = sae_category_quality(world, config, disc=disc)
         summary["sae_features_named_right"] = result["sae_features"]["named_right_rate"]
         summary["sae_features_matching_a_category"] = result["sae_features"]["n_matching"]
+        summary["sae_features_whose_ceiling_is_the_name"] = result["sae_features"]["n_ceiling_ok"]
+        summary["sae_features_named_right_where_ceiling_ok"] = result["sae_features"]["named_right_where_ceiling_ok"]
     if compounds:
         result["compounds"] = _bench_compounds(world, compounds, categories, args.seeds, config, disc)
         summary["compounds"] = result["compounds"]["summary"]
