@@ -299,7 +299,7 @@ def test_planted_two_token_label_is_recovered_and_beats_every_single_token(toy, 
     two = label_examples(examples, disc, LabelerConfig(label_tokens=2, seed=seed, method=method))[PLANTED]
     one = label_examples(examples, disc, LabelerConfig(seed=seed))[PLANTED]
     assert two.label == PLANTED and two.metrics["balanced_accuracy"] == 1.0
-    assert one.metrics["balanced_accuracy"] < two.metrics["balanced_accuracy"]
+    assert one.metrics["balanced_accuracy"] <= two.metrics["balanced_accuracy"] - 0.1
     assert two.candidates[0].loss < one.candidates[0].loss - 1.0
 
 

@@ -27,7 +27,8 @@ def test_labels_are_label_features_labels(world, result):
     half = len(world.corpus) // 2
     labels = label_features(world.saes[hook], ids, model=world.model, discriminator=disc,
                             dataset=world.corpus[:half], example_fn=world.within_sentence)
-    assert [lab.label for lab in labels] == [r["label"] for r in result["features"] if r["hook"] == hook]
+    assert [(lab.label, lab.status) for lab in labels] == \
+        [(r["label"], r["status"]) for r in result["features"] if r["hook"] == hook]
 
 
 def test_the_ceiling_is_a_word_and_the_counts_add_up(world, result):

@@ -120,6 +120,20 @@ def test_the_questions_own_words_are_not_labels_but_may_be_asked_for():
     assert one_id(answer, "is") in set(candidate_token_ids(answer, "words").tolist())
 
 
+def test_the_question_is_the_labels_line_onward_without_special_tokens():
+    """A chat template's system prompt and role markup are not the question: only the line holding {label} and
+    what follows it, less special tokens, are kept out of the labels."""
+    from sae_gd_labeler.readout.vocab import question_words
+
+    made_up = ("helpful", "assistant", "cat", "is", "a", "answer", "user", "system", "Yes", "No")
+    chat = PromptTemplate("<bos>system\nyou are a helpful assistant<eos>\n<bos>user\n{context}\n"
+                          "is {token} a {label} ? answer<eos>\n<bos>assistant\n", " Yes", " No")
+    disc = Discriminator(tiny_model("gpt2", made_up), chat)
+    assert question_words(disc) == {"is", "a", "answer", "assistant", "yes", "no"}
+    kept = {disc.tokenizer.decode([i]).strip() for i in candidate_token_ids(disc, "words").tolist()}
+    assert {"helpful", "user", "system", "cat"} <= kept and not kept & {"is", "a", "answer", "assistant"}
+
+
 def test_unknown_vocabulary_names_the_choices(gpt2_disc):
     with pytest.raises(ValueError, match="dictionary"):
         candidate_token_ids(gpt2_disc, "nouns")

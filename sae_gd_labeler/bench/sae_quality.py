@@ -6,8 +6,9 @@ token being a member of the category with F1 >= min_f1. Each matching feature is
 
 As for the category runs (bench.quality), each feature's ceiling is the one-token label with the lowest exact
 loss on its training examples: where it is not the name, the discriminator itself prefers another label for
-what the feature does (an SAE feature is not its category), so no search could name it. Recovery where the
-ceiling is the name measures the search; named right overall also measures the world's SAEs.
+what the feature does (an SAE feature is not its category), and a search that finds the optimum does not name
+it (one that stops short of it may). Recovery where the ceiling is the name is the figure comparable with the
+category runs'; named right overall also depends on what the world's SAEs detect.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sae_gd_labeler.data.sampling import sample_examples
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.sae_labeling import label_sampled
 from sae_gd_labeler.search.config import LabelerConfig
+from sae_gd_labeler.search.feature_batch import FeatureData
 from sae_gd_labeler.search.labeler import split_examples
 
 
@@ -75,10 +77,11 @@ def sae_category_quality(world, config: LabelerConfig | None = None, min_f1: flo
                                          config=config, prepare=world.within_sentence, baselines=False)
         for f in matching:
             lab, ceiling = labels[f], None
-            if sampled[f].ok:
-                train, heldout = examples[f]
+            train, heldout = examples[f]
+            data = split_examples(f, train, config, heldout) if sampled[f].ok else None
+            if isinstance(data, FeatureData):  # else too few examples, as label_examples found
                 with disc.frozen():
-                    ceiling = best_hard_label(disc, split_examples(f, train, config, heldout), config)
+                    ceiling = best_hard_label(disc, data, config)
             results.append({"hook": hook, "feature": f, "category": best_cat[f], "f1": float(best_f1[f]),
                             "label": lab.label, "status": lab.status, "right": lab.label == best_cat[f],
                             "ceiling_label": ceiling, "ceiling_ok": ceiling == best_cat[f]})

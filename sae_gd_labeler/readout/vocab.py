@@ -56,15 +56,19 @@ def candidate_token_ids(discriminator: Discriminator, spec: str | Sequence[str |
 
 
 def question_words(discriminator: Discriminator) -> set[str]:
-    """The words a yes / no question is written in, lower-cased ("is", "a", "answer", "yes" in "is {token} a
-    {label} ? answer :"): as a label each makes the question about itself ("is dog a answer ?"), so no "words"
-    or "dictionary" vocabulary offers them. Empty for the likelihood readouts, whose templates' words are their
-    few-shot examples' ("tool") as well."""
+    """The words of the yes / no question, lower-cased: the template's text from the start of the line that holds
+    `{label}` to its end, less the tokenizer's special tokens, and the yes / no answers ("is", "a", "answer",
+    "yes" in "is {token} a {label} ? answer :"). As a label each makes the question about itself ("is dog a
+    answer ?"), so no "words" or "dictionary" vocabulary offers them. The lines before (a chat template's
+    system prompt, the context) are not the question. Empty for the likelihood readouts, whose templates' words
+    are their few-shot examples' ("tool") as well."""
     template = discriminator.template
     if not isinstance(template, PromptTemplate):
         return set()
-    text = " ".join([template.text.replace(CONTEXT, " ").replace(TOKEN, " ").replace(LABEL, " "),
-                     template.yes, template.no])
+    text = template.text[template.text.rfind("\n", 0, template.text.index(LABEL)) + 1:]
+    for special in discriminator.tokenizer.all_special_tokens:
+        text = text.replace(special, " ")
+    text = " ".join([text.replace(CONTEXT, " ").replace(TOKEN, " ").replace(LABEL, " "), template.yes, template.no])
     return {w.lower() for w in re.findall(r"[^\W\d_]+", text)}
 
 

@@ -7,9 +7,9 @@ another thread count sums floating-point numbers in another order and trains a s
 the shipped bytes). `--reduced` (about a minute) and `--tiny` (well under a minute) exercise the same code
 with few steps; their discriminators are weak. `--compounds` adds the compound concepts ("red fruit", "sea
 animal"; `compounds.py`): the attribute words join the vocabulary, each step asks a fifth as many compound
-questions (mostly two-word labels) on top of its one-word ones, the corpus defines compounds, and
-`taxonomy.json` lists them. On a machine shared with other jobs, OMP_WAIT_POLICY=PASSIVE in the environment
-avoids OpenMP threads spinning against each other.
+questions (mostly two-word labels) on top of its one-word ones (1,700 steps for the full preset,
+COMPOUND_STEPS), the corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with other
+jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ PRESETS = {
 COMPOUND_FRACTION = 0.2  # with --compounds: compound questions per one-word question, asked on top of them
 # the full preset with --compounds trains longer: at 1400 steps the one-word categories' held-out balanced
 # accuracy was 0.992 against the shipped world's 0.994, at 1700 0.996 (one build each; bench-quality --seeds 3),
-# in 752 s of discriminator training on a shared machine (the limit is 900 s)
+# in 752 s of discriminator training on a shared machine (the toy world's recipe must train in 900 s)
 COMPOUND_STEPS = {"full": 1700}
 
 
