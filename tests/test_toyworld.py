@@ -266,12 +266,19 @@ def _check_built_world(out):
     return report
 
 
-def test_tiny_retrain_end_to_end(tmp_path):
+def test_tiny_retrain_end_to_end_gives_the_same_bytes_twice(tmp_path):
+    """With 2 threads two builds differed until torch's deterministic algorithms were on while building."""
+    import torch
+
     from sae_gd_labeler.toyworld.train import build_world
 
     report = build_world(tmp_path / "world", preset="tiny", seed=1)
-    assert report["preset"] == "tiny"
+    assert report["preset"] == "tiny" and report["threads"] == 2
     _check_built_world(tmp_path / "world")
+    build_world(tmp_path / "again", preset="tiny", seed=1)
+    for name in ("model.safetensors", "saes/blocks.1.hook_resid_post/sae_weights.safetensors"):
+        assert (tmp_path / "world" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after building
 
 
 @pytest.mark.slow

@@ -3,13 +3,15 @@
     python -m sae_gd_labeler.toyworld.train --out DIR [--reduced | --tiny] [--compounds] [--seed 0] [--threads 2]
 
 The shipped world (`sae_gd_labeler/toyworld/data/`) is the full preset with seed 0 and 2 threads (the default:
-another thread count sums floating-point numbers in another order and trains a slightly different world, not
-the shipped bytes). `--reduced` (about a minute) and `--tiny` (well under a minute) exercise the same code
-with few steps; their discriminators are weak. `--compounds` adds the compound concepts ("red fruit", "sea
-animal"; `compounds.py`): the attribute words join the vocabulary, each step asks a fifth as many compound
-questions (mostly two-word labels) on top of its one-word ones (1,700 steps for the full preset,
-COMPOUND_STEPS), the corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with other
-jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
+another thread count sums floating-point numbers in another order and trains a slightly different world). A
+build runs with torch's deterministic algorithms, so the same seed and threads give the same bytes; the shipped
+world was built before that, so a rebuild need not give its bytes. `--reduced` (about a minute) and `--tiny` (well
+under a minute) exercise the same code with few steps; their discriminators are weak. `--compounds` adds the
+compound concepts ("red fruit", "sea animal"; `compounds.py`): the attribute words join the vocabulary, each
+step asks a fifth as many compound questions (mostly two-word labels) on top of its one-word ones (1,700 steps
+for the full preset, COMPOUND_STEPS), the corpus defines compounds, and `taxonomy.json` lists them. On a machine
+shared with other jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each
+other.
 """
 
 from __future__ import annotations
@@ -135,7 +137,17 @@ def _write_world(out: Path, model: HookedTransformer, arch: dict, corpus: list[s
 
 def build_world(out: Path, preset: str = "full", seed: int = 0, threads: int = 2, compounds: bool = False) -> dict:
     """Train and write a complete toy world to `out` (with compound concepts if `compounds`); returns the training
-    report (also written there)."""
+    report (also written there). Torch's deterministic algorithms are on while it builds, so the same seed and
+    threads give the same bytes (with 2 threads, two builds without them differed)."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _build_world(out, preset, seed, threads, compounds)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _build_world(out: Path, preset: str, seed: int, threads: int, compounds: bool) -> dict:
     torch.set_num_threads(threads)
     cfg = with_compounds(PRESETS[preset], COMPOUND_STEPS.get(preset)) if compounds else PRESETS[preset]
     cfg = replace(cfg, discriminator=replace(cfg.discriminator, seed=seed), saes=replace(cfg.saes, seed=seed))
@@ -189,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (default 2, as shipped: another count trains a slightly "
-                             "different world)")
+                             "different world; the same count, the same bytes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     preset = "tiny" if args.tiny else "reduced" if args.reduced else "full"
