@@ -21,7 +21,6 @@ from sae_gd_labeler.data.sampling import sample_examples
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.sae_labeling import label_sampled
 from sae_gd_labeler.search.config import LabelerConfig
-from sae_gd_labeler.search.feature_batch import FeatureData
 from sae_gd_labeler.search.labeler import split_examples
 
 
@@ -77,11 +76,10 @@ def sae_category_quality(world, config: LabelerConfig | None = None, min_f1: flo
                                          config=config, prepare=world.within_sentence, baselines=False)
         for f in matching:
             lab, ceiling = labels[f], None
-            train, heldout = examples[f]
-            data = split_examples(f, train, config, heldout) if sampled[f].ok else None
-            if isinstance(data, FeatureData):  # else too few examples, as label_examples found
+            if lab.labeled:  # its split held enough examples: the same split again, for the ceiling
+                train, heldout = examples[f]
                 with disc.frozen():
-                    ceiling = best_hard_label(disc, data, config)
+                    ceiling = best_hard_label(disc, split_examples(f, train, config, heldout), config)
             results.append({"hook": hook, "feature": f, "category": best_cat[f], "f1": float(best_f1[f]),
                             "label": lab.label, "status": lab.status, "right": lab.label == best_cat[f],
                             "ceiling_label": ceiling, "ceiling_ok": ceiling == best_cat[f]})
