@@ -9,7 +9,7 @@ import pytest
 
 from sae_gd_labeler.flow.command import add_flow_parser, expand_sae_specs, parse_feature, run_flow
 
-FEATURE = "blocks.1.hook_resid_post:146"
+FEATURE = "blocks.1.hook_resid_post:459"
 
 
 def parse(argv):
@@ -28,18 +28,18 @@ def test_parsing_does_not_import_torch():
 
 def test_toy_world_end_to_end(tmp_path, capsys):
     labels = tmp_path / "labels.jsonl"
-    labels.write_text(json.dumps({"hook_name": "blocks.1.hook_resid_post", "feature": 146, "label": "colour",
+    labels.write_text(json.dumps({"hook_name": "blocks.1.hook_resid_post", "feature": 459, "label": "body",
                                   "metrics": {"balanced_accuracy": 0.9}}) + "\n")
     rc = run_flow(parse(["--toy-world", "--feature", FEATURE, "--json", str(tmp_path / "g.json"),
                          "--html", str(tmp_path / "g.html"), "--labels", str(labels), "--deactivation",
                          "--max-tokens", "3000", "--firing-threshold", "1.0"]))
     out = capsys.readouterr().out
     assert rc == 0
-    assert "flow graph of blocks.1.hook_resid_post #146" in out and "'colour'" in out
-    assert "blocks.0.hook_resid_post #350 -> blocks.1.hook_resid_post #146" in out
-    assert "deactivation" in out and "mean over" in out and "all 3 sources -> blocks.1.hook_resid_post #146" in out
+    assert "flow graph of blocks.1.hook_resid_post #459" in out and "'body'" in out
+    assert "blocks.0.hook_resid_post #431 -> blocks.1.hook_resid_post #459" in out
+    assert "deactivation" in out and "mean over" in out and "all 3 sources -> blocks.1.hook_resid_post #459" in out
     data = json.loads((tmp_path / "g.json").read_text())
-    assert {n["clerp"] for n in data["nodes"]} >= {"colour"}
+    assert {n["clerp"] for n in data["nodes"]} >= {"body"}
     assert "plotly" in (tmp_path / "g.html").read_text()[:5000].lower()
 
 

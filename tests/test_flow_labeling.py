@@ -1,4 +1,4 @@
-"""label_flow_graph on the toy world: a labelled flow graph for a colour feature, exported with its labels."""
+"""label_flow_graph on the toy world: a labelled flow graph for a body-part feature, exported with its labels."""
 
 import pytest
 
@@ -12,10 +12,10 @@ from sae_gd_labeler.toyworld import load_toy_world
 HOOK = "blocks.1.hook_resid_post"
 
 
-def test_labelled_flow_graph_of_a_colour_feature():
+def test_labelled_flow_graph_of_a_body_part_feature():
     world = load_toy_world()
-    colour = world.taxonomy["colour"]
-    feature, purity = category_feature(world.model, top_records(world.model, world.saes[HOOK], world.corpus), colour)
+    body = world.taxonomy["body"]
+    feature, purity = category_feature(world.model, top_records(world.model, world.saes[HOOK], world.corpus), body)
     assert purity == 1.0
     graph = flow_graph(world.saes, (HOOK, feature))
     assert graph.number_of_nodes() >= 4  # its residual predecessor and module nodes
@@ -26,10 +26,10 @@ def test_labelled_flow_graph_of_a_colour_feature():
                               config=LabelerConfig(activation_threshold=1.0))
     assert set(labels) == set(graph.nodes)
     assert all("label_status" in d for _, d in graph.nodes(data=True))
-    assert graph.nodes[(HOOK, feature)]["label"] == "colour"
+    assert graph.nodes[(HOOK, feature)]["label"] == "body"
     assert graph.nodes[(HOOK, feature)]["heldout_balanced_accuracy"] >= 0.7
     node = {n["sae_hook"]: n for n in to_attribution_graph(graph)["nodes"]}[HOOK]
-    assert node["clerp"] == "colour" and node["heldout_balanced_accuracy"] == pytest.approx(
+    assert node["clerp"] == "body" and node["heldout_balanced_accuracy"] == pytest.approx(
         labels[(HOOK, feature)].metrics["balanced_accuracy"])
     with pytest.raises(ValueError, match="no SAE given"):
         label_flow_graph(graph, {HOOK: world.saes[HOOK]})

@@ -1,7 +1,7 @@
 """K-token labels (LabelerConfig.label_tokens = K): a K-slot one-hot label is exactly the K-token text on real
 architectures (with and without the prefix cache and the shared-prefix layout), the searches are deterministic
-and batch-invariant, every reported loss is exact, and a planted two-token label that no single token matches
-is recovered."""
+and batch-invariant, every reported loss is exact, and a compound concept of the toy world ("red fruit", a
+two-word label that no single token matches) is recovered."""
 
 import copy
 
@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from sae_gd_labeler import Example, LabelerConfig, PromptTemplate, label_examples
-from sae_gd_labeler.bench.planted_labels import planted_feature
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.readout.vocab import candidate_token_ids, round_trips
 from sae_gd_labeler.search.answer_search import label_score, target_of
@@ -276,8 +275,8 @@ def test_round_trips_on_a_real_subword_tokenizer(gpt2_disc):  # noqa: F811
     assert not round_trips(disc, encode(" ")[:1] * 2)  # whitespace only: no text at all
 
 
-# -- recovery: a planted two-token label ---------------------------------------------------------------------
-PLANTED = "animal fish"
+# -- recovery: a compound concept of the shipped toy world ----------------------------------------------------
+COMPOUND = "red fruit"  # the discriminator was trained on it; no single word names it
 
 
 @pytest.fixture(scope="module")
@@ -290,25 +289,24 @@ def toy():
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("method", ["discrete", "hybrid"])
-def test_planted_two_token_label_is_recovered_and_beats_every_single_token(toy, seed, method):
-    """The best single token ("fish") says part of it: held-out balanced accuracy 0.67-0.88 over seeds 0-3
-    against the pair's 1.0, and a training loss 2 nats worse. (The soft search alone does not recover it: its
-    two distributions settle on "perch animal".)"""
+def test_compound_two_token_label_is_recovered_and_beats_every_single_token(toy, seed, method):
+    """The best single token ("fruit") says half of it: held-out balanced accuracy 0.79 and 0.88 on seeds 0 and 1
+    against the pair's 1.0, and a training loss about 0.9 nats worse (1.06 and 1.15 against 0.18 and 0.17)."""
     world, disc = toy
-    examples = {PLANTED: planted_feature(world, disc, PLANTED, ["fish", "bird"], seed)}
-    two = label_examples(examples, disc, LabelerConfig(label_tokens=2, seed=seed, method=method))[PLANTED]
-    one = label_examples(examples, disc, LabelerConfig(seed=seed))[PLANTED]
-    assert two.label == PLANTED and two.metrics["balanced_accuracy"] == 1.0
+    examples = {COMPOUND: world.examples_for(COMPOUND, n=96, seed=seed)}
+    two = label_examples(examples, disc, LabelerConfig(label_tokens=2, seed=seed, method=method))[COMPOUND]
+    one = label_examples(examples, disc, LabelerConfig(seed=seed))[COMPOUND]
+    assert two.label == COMPOUND and two.metrics["balanced_accuracy"] == 1.0
     assert one.metrics["balanced_accuracy"] <= two.metrics["balanced_accuracy"] - 0.1
-    assert two.candidates[0].loss < one.candidates[0].loss - 1.0
+    assert two.candidates[0].loss < one.candidates[0].loss - 0.5
 
 
-def test_bfloat16_discriminator_recovers_the_planted_label(toy):
+def test_bfloat16_discriminator_recovers_the_compound(toy):
     world, disc = toy
-    examples = {PLANTED: planted_feature(world, disc, PLANTED, ["fish", "bird"], seed=0)}
+    examples = {COMPOUND: world.examples_for(COMPOUND, n=96, seed=0)}
     low = Discriminator(copy.deepcopy(world.model).to(torch.bfloat16), world.template)
-    lab = label_examples(examples, low, LabelerConfig(label_tokens=2))[PLANTED]
-    assert lab.label == PLANTED and lab.metrics["balanced_accuracy"] > 0.9
+    lab = label_examples(examples, low, LabelerConfig(label_tokens=2))[COMPOUND]
+    assert lab.label == COMPOUND and lab.metrics["balanced_accuracy"] > 0.9
 
 
 # -- label_tokens="auto": the shortest label not meaningfully worse on held-out examples ----------------------
@@ -322,20 +320,20 @@ def test_paired_excess_is_the_balanced_mean_difference_and_its_standard_error():
     assert balanced_mean(loss, positive) == pytest.approx(0.5 * 2.2 + 0.5 * 0.45)
 
 
-def test_auto_keeps_one_token_for_a_category_and_two_for_a_planted_compound(toy):
+def test_auto_keeps_one_token_for_a_category_and_two_for_a_compound(toy):
     world, disc = toy
     features = {"fruit": world.examples_for("fruit", n=64, seed=0),
-                PLANTED: planted_feature(world, disc, PLANTED, ["fish", "bird"], seed=0)}
+                COMPOUND: world.examples_for(COMPOUND, n=96, seed=0)}
     config = LabelerConfig(label_tokens="auto")
     labels = label_examples(features, disc, config)
-    assert labels["fruit"].label == "fruit" and labels[PLANTED].label == PLANTED
-    for lab, chosen in ((labels["fruit"], 1), (labels[PLANTED], 2)):
+    assert labels["fruit"].label == "fruit" and labels[COMPOUND].label == COMPOUND
+    for lab, chosen in ((labels["fruit"], 1), (labels[COMPOUND], 2)):
         info = lab.search_history["label_length"]
         assert info["chosen"] == chosen and info["lengths"] == [1, 2] and info["rule"] == "one standard error"
         k = chosen - 1
         assert info["excess"][k] <= max(info["standard_error"][k], info["negligible"])
     # the compound beats one token by far more than the noise; the category's second token adds nothing
-    info = labels[PLANTED].search_history["label_length"]
+    info = labels[COMPOUND].search_history["label_length"]
     assert info["excess"][0] > 2 * info["standard_error"][0]
     again = label_examples(features, disc, config)
     assert {f: v.to_dict() for f, v in labels.items()} == {f: v.to_dict() for f, v in again.items()}

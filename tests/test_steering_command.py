@@ -9,7 +9,7 @@ import pytest
 
 from sae_gd_labeler.steering.command import add_steer_parser, parse_steer_feature, run_steer
 
-FEATURE = "blocks.1.hook_resid_post:348:4"
+FEATURE = "blocks.1.hook_resid_post:178:4"
 
 
 def parse(argv):
@@ -35,18 +35,18 @@ def test_side_by_side_seeds(tmp_path, capsys):
     assert kinds == ["unsteered", "steered", "unsteered", "steered"]
     data = json.loads((tmp_path / "s.json").read_text())
     assert [s["seed"] for s in data["samples"]] == [0, 1]
-    assert data["features"] == [["blocks.1.hook_resid_post", 348, 4.0]]
+    assert data["features"] == [["blocks.1.hook_resid_post", 178, 4.0]]
     # the unsteered text of a seed is the unsteered model's own sample: run again, same text
     assert run_steer(parse(["--toy-world", "--feature", FEATURE, "--seeds", "0", "--max-new-tokens", "12"])) == 0
     assert data["samples"][0]["unsteered"]["text"] in capsys.readouterr().out
 
 
 def test_graph_steering_with_a_schedule(capsys):
-    rc = run_steer(parse(["--toy-world", "--feature", "blocks.1.hook_resid_post:146:4", "--graph", "--schedule",
+    rc = run_steer(parse(["--toy-world", "--feature", "blocks.1.hook_resid_post:459:4", "--graph", "--schedule",
                           "exponential", "--up-to-layer", "0", "--seeds", "0", "--max-new-tokens", "8",
                           "--prompt", "the"]))
     out = capsys.readouterr().out
-    assert rc == 0 and "blocks.0.hook_resid_post#350" in out and "blocks.1.hook" not in out.splitlines()[0]
+    assert rc == 0 and "blocks.0.hook_resid_post#431" in out and "blocks.1.hook" not in out.splitlines()[0]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -13,6 +13,7 @@ import torch
 from sae_gd_labeler.data.example import Example
 from sae_gd_labeler.readout.discriminator import Discriminator
 from sae_gd_labeler.toyworld import ToyWorld, load_toy_world
+from sae_gd_labeler.toyworld import compounds as cx
 from sae_gd_labeler.toyworld import taxonomy as tx
 from sae_gd_labeler.toyworld.accuracy import label_sweep_margins
 from sae_gd_labeler.toyworld.corpus import SentenceGenerator, _sites_by_word, generate_corpus, literal_words
@@ -96,8 +97,10 @@ def test_special_categories(world):
 
 
 def test_shipped_taxonomy_matches_the_code(world):
-    assert world.taxonomy == tx.taxonomy()
-    assert world.words == tx.label_words()
+    """The shipped world is built with --compounds: its taxonomy is the categories' plus the named compounds'."""
+    assert world.taxonomy == {**tx.taxonomy(), **cx.compound_taxonomy()}
+    assert set(world.compounds) == set(cx.compound_taxonomy()) and world.categories == list(tx.categories())
+    assert world.words == tx.label_words(compounds=True)
 
 
 # -- corpus and questions ---------------------------------------------------------------------------

@@ -290,10 +290,10 @@ def _best_starts(batch: FeatureBatch, candidates: list[list[Label]]) -> torch.Te
 def _hybrid_starts(batch: FeatureBatch, candidates: list[list[Label]], discrete: torch.Tensor) -> torch.Tensor:
     """For the hybrid search with K-token labels, [F, 2R, K]: the `restarts` soft candidates with the lowest
     exact loss and the discrete search's own `restarts` starts. The K distributions of the soft phase often
-    settle on the right token at one position and a poor one at another (planted "animal fish" in the toy
-    world: "perch animal"), from where no single-position swap improves; its candidates' losses are still
-    lower than the discrete starts', so ranking both together (or halving the restarts) kept too few of the
-    starts from which the discrete search alone finds the label."""
+    settle on the right token at one position and a poor one at another (a planted "animal fish" in the toy
+    world before it had compounds: "perch animal"), from where no single-position swap improves; its
+    candidates' losses are still lower than the discrete starts', so ranking both together (or halving the
+    restarts) kept too few of the starts from which the discrete search alone finds the label."""
     return torch.cat([_best_starts(batch, candidates), discrete], dim=1)
 
 
