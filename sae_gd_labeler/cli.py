@@ -3,7 +3,7 @@ bench-run-memory, bench.
 
     sae-gd-labeler label --toy-world blocks.1.hook_resid_post   # a bulk run into a run directory, offline
     sae-gd-labeler report label_runs/toy-world_blocks.1.hook_resid_post    # its feature pages
-    sae-gd-labeler flow --toy-world --feature blocks.1.hook_resid_post:146 --label   # a labelled flow graph
+    sae-gd-labeler flow --toy-world --feature blocks.1.hook_resid_post:459 --label   # a labelled flow graph
     sae-gd-labeler demo                       # label features of the shipped toy world, offline
     sae-gd-labeler demo --model smollm2-135m-instruct   # the same on a packaged real LM and its SAE
     sae-gd-labeler bench-quality --json q.json

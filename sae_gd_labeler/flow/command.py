@@ -1,6 +1,6 @@
 """`sae-gd-labeler flow`: build a feature's flow graph, print it, export it, plot it, label it, check it.
 
-    sae-gd-labeler flow --toy-world --feature blocks.1.hook_resid_post:146 --label --firing-threshold 1 \
+    sae-gd-labeler flow --toy-world --feature blocks.1.hook_resid_post:459 --label --firing-threshold 1 \
         --json flow.json --html flow.html --deactivation
     sae-gd-labeler flow --sae "gemma-scope-2b-pt-res-canonical:layer_{L}/width_16k/canonical" \
         --sae "gemma-scope-2b-pt-mlp-canonical:layer_{L}/width_16k/canonical" --layers 0:26 \
@@ -27,7 +27,7 @@ def add_flow_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("flow", help="a feature's flow graph across layers: print, export, plot, label, check",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--feature", required=True, metavar="HOOK:INDEX",
-                   help="the residual feature to start from, e.g. blocks.1.hook_resid_post:146")
+                   help="the residual feature to start from, e.g. blocks.1.hook_resid_post:459")
     p.add_argument("--toy-world", action="store_true", help="the shipped toy world's SAEs, model and corpus")
     p.add_argument("--sae", action="append", default=[], metavar="RELEASE:SAE_ID",
                    help="an sae_lens pretrained SAE (repeatable); {L} in SAE_ID runs over --layers")
@@ -79,7 +79,7 @@ def run_flow(args) -> int:
 def parse_feature(text: str) -> tuple[str, int]:
     hook, sep, index = text.rpartition(":")
     if not sep or not hook or not index.isdigit():
-        raise ValueError(f"--feature {text!r}: expected HOOK:INDEX, e.g. blocks.1.hook_resid_post:146")
+        raise ValueError(f"--feature {text!r}: expected HOOK:INDEX, e.g. blocks.1.hook_resid_post:459")
     return hook, int(index)
 
 

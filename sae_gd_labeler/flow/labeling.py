@@ -2,7 +2,7 @@
 
     labels = label_flow_graph(graph, world.saes, model=world.model, dataset=world.corpus,
                               example_fn=world.within_sentence)
-    graph.nodes[("blocks.1.hook_resid_post", 146)]["label"]      # "colour"
+    graph.nodes[("blocks.1.hook_resid_post", 459)]["label"]      # "body"
 
 Each node gets `label` (None when the feature could not be labeled), `label_status` (FeatureLabel.status) and
 `heldout_balanced_accuracy`, which `to_attribution_graph` and `plot_flow_graph` show; the full FeatureLabels

@@ -1,7 +1,7 @@
 """`sae-gd-labeler steer`: generate with and without steering, side by side, for several seeds.
 
-    sae-gd-labeler steer --toy-world --feature blocks.1.hook_resid_post:348:4 --seeds 0,1,2
-    sae-gd-labeler steer --toy-world --feature blocks.1.hook_resid_post:146:4 --graph --schedule exponential
+    sae-gd-labeler steer --toy-world --feature blocks.1.hook_resid_post:178:4 --seeds 0,1,2
+    sae-gd-labeler steer --toy-world --feature blocks.1.hook_resid_post:459:4 --graph --schedule exponential
     sae-gd-labeler steer --sae gemma-scope-2b-pt-res-canonical:layer_12/width_16k/canonical \
         --feature blocks.12.hook_resid_post:4111:40 --prompt "I think" --temperature 1.27 --top-p 0.7
 
@@ -24,7 +24,7 @@ def add_steer_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("steer", help="generate with and without steering by SAE features, side by side",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--feature", action="append", required=True, metavar="HOOK:INDEX:STRENGTH",
-                   help="a feature to steer with (repeatable), e.g. blocks.1.hook_resid_post:348:4")
+                   help="a feature to steer with (repeatable), e.g. blocks.1.hook_resid_post:178:4")
     p.add_argument("--mode", choices=["add", "rescale"], default="add")
     p.add_argument("--toy-world", action="store_true", help="the shipped toy world's SAEs and model")
     p.add_argument("--sae", action="append", default=[], metavar="RELEASE:SAE_ID", help="an sae_lens SAE (repeatable)")
@@ -54,7 +54,7 @@ def parse_steer_feature(text: str) -> tuple[str, int, float]:
         hook, index, strength = parts[0], int(parts[1]), float(parts[2])
     except (IndexError, ValueError):
         raise ValueError(f"--feature {text!r}: expected HOOK:INDEX:STRENGTH, "
-                         "e.g. blocks.1.hook_resid_post:348:4") from None
+                         "e.g. blocks.1.hook_resid_post:178:4") from None
     if not hook or index < 0:
         raise ValueError(f"--feature {text!r}: expected HOOK:INDEX:STRENGTH with INDEX >= 0")
     return hook, index, strength
