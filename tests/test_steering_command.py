@@ -50,7 +50,7 @@ def test_graph_steering_with_a_schedule(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--toy-world", "--feature", "blocks.1.hook_resid_post:348"], "HOOK:INDEX:STRENGTH"),
+    (["--toy-world", "--feature", "blocks.1.hook_resid_post:178"], "HOOK:INDEX:STRENGTH"),
     (["--toy-world", "--feature", "blocks.1.hook_resid_post:600:4"], "outside [0, 512)"),
     (["--toy-world", "--feature", "blocks.5.hook_resid_post:1:4"], "no SAE at hook"),
     (["--feature", FEATURE], "either --toy-world or SAEs"),

@@ -53,7 +53,8 @@ class LabelerConfig:
     start_probes: int = 32  # random tokens ranked by separation to pick the restarts' starting tokens
     start_guided: int = 32  # and the tokens the gradient at the uniform soft label and the prior contrast
     #                         together favour most (>= restarts; see discrete_search.guide). 32: in the
-    #                         large-vocabulary stress test 203 of 204 runs (16: 201; 64: no better)
+    #                         large-vocabulary stress test 203 of 204 runs (16: 201; 64: no better), on
+    #                         the toy world without compounds
     start_prior: int = 16  # and the tokens the discriminator expects in the label slot after positive
     #                        examples more than after negative ones
     start_scan: int = 4096  # K-token labels: restarts // 2 of the starts are tuples of the best one-token

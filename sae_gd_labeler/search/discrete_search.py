@@ -148,10 +148,10 @@ def _tuples_of_best_single_tokens(batch: FeatureBatch, taken: list[torch.Tensor]
 
     The one-token labels are ranked by exact loss on the probe rows over the whole candidate vocabulary (or
     `start_scan` random candidates of a larger one). The gradient does not find the second word of a compound:
-    in the toy world, from "tool tool" it ranks "metal" (the swap to the name, "metal tool") about 550th of 679
-    tokens at the first position, and "sea" at "colour vehicle" 660th; nor does the guide put either among the
-    start pool. As one-token labels both are among the few best ("metal" fifth, after "tool" and prepositions),
-    and so are pairs of them."""
+    in a toy world with compounds (an earlier build), from "tool tool" it ranks "metal" (the swap to the name,
+    "metal tool") about 550th of 679 tokens at the first position, and "sea" at "colour vehicle" 660th; nor does
+    the guide put either among the start pool. As one-token labels both are among the few best ("metal" fifth,
+    after "tool" and prepositions), and so are pairs of them."""
     cfg = batch.config
     n_cand, k = len(batch.candidate_ids), cfg.label_tokens
     scan = [torch.arange(n_cand) if n_cand <= cfg.start_scan

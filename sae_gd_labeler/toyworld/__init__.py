@@ -1,7 +1,7 @@
 """The ground-truth toy world: a taxonomy, a corpus grammar, a tiny trained discriminator and its SAEs.
 
-`load_toy_world()` loads the world shipped in `toyworld/data/`; `python -m sae_gd_labeler.toyworld.train`
-rebuilds it.
+`load_toy_world()` loads the world shipped in `toyworld/data/`; `python -m sae_gd_labeler.toyworld.train --out DIR
+--compounds` rebuilds it.
 """
 
 from __future__ import annotations
