@@ -269,8 +269,15 @@ def _check_built_world(out):
     return report
 
 
+def _keys_sorted(path) -> bool:
+    return path.read_text() == json.dumps(json.loads(path.read_text()), sort_keys=True)
+
+
 def test_tiny_retrain_end_to_end_gives_the_same_bytes_twice(tmp_path):
-    """With 2 threads two builds differed until torch's deterministic algorithms were on while building."""
+    """With 2 threads two builds differed until torch's deterministic algorithms were on while building. Every
+    file but the training report (it holds timings) must come back byte for byte. sae_lens writes an SAE's
+    cfg.json keys in an order that varies between Python processes (not within one, as here), so the build
+    sorts them: checked on the files themselves, as the shipped world's are."""
     import torch
 
     from sae_gd_labeler.toyworld.train import build_world
@@ -279,8 +286,13 @@ def test_tiny_retrain_end_to_end_gives_the_same_bytes_twice(tmp_path):
     assert report["preset"] == "tiny" and report["threads"] == 2
     _check_built_world(tmp_path / "world")
     build_world(tmp_path / "again", preset="tiny", seed=1)
-    for name in ("model.safetensors", "saes/blocks.1.hook_resid_post/sae_weights.safetensors"):
-        assert (tmp_path / "world" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    files = sorted(p.relative_to(tmp_path / "world") for p in (tmp_path / "world").rglob("*") if p.is_file())
+    configs = [tmp_path / "world" / f for f in files if f.name == "cfg.json"]
+    assert len(configs) == 6 and all(_keys_sorted(c) for c in configs)
+    assert all(_keys_sorted(c) for c in (DATA_DIR / "saes").glob("*/cfg.json"))
+    for name in files:
+        if name.name != "training_report.json":
+            assert (tmp_path / "world" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     assert not torch.are_deterministic_algorithms_enabled()  # restored after building
 
 

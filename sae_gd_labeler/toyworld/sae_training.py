@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import time
@@ -97,7 +98,14 @@ def train_sae(model: HookedTransformer, dataset: datasets.Dataset, hook_name: st
     runner = LanguageModelSAETrainingRunner(runner_cfg, override_model=model, override_dataset=dataset)
     trained = runner.run()
     trained.save_inference_model(out_dir)
+    sort_config_keys(out_dir / "cfg.json")
     return SAE.load_from_disk(str(out_dir), device="cpu")
+
+
+def sort_config_keys(path: Path) -> None:
+    """Rewrite an SAE's cfg.json with its keys sorted: sae_lens writes them in an order that varies from one
+    Python process to another, and a rebuild of the toy world should give the same bytes."""
+    path.write_text(json.dumps(json.loads(path.read_text()), sort_keys=True))
 
 
 def train_saes(model: HookedTransformer, encoder: PromptEncoder, cfg: SAETrainingConfig, out_root: Path) -> dict:

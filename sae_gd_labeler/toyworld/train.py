@@ -4,15 +4,14 @@
 
 The shipped world (`sae_gd_labeler/toyworld/data/`) is the full preset with `--compounds`, seed 0 and 2 threads
 (the default: another thread count sums floating-point numbers in another order and trains a slightly different
-world). A build runs with torch's deterministic algorithms, so the same seed, threads and torch give the same
-weights and data, byte for byte (tested on the tiny preset; the shipped world was rebuilt once to check); the
-SAEs' cfg.json, written by sae_lens, may list its keys in another order. `--reduced` (about a minute) and `--tiny` (well
-under a minute) exercise the same code with few steps; their discriminators are weak. `--compounds` adds the
-compound concepts ("red fruit", "sea animal"; `compounds.py`): the attribute words join the vocabulary, each
-step asks a fifth as many compound questions (mostly two-word labels) on top of its one-word ones (1,700 steps
-for the full preset, COMPOUND_STEPS), the corpus defines compounds, and `taxonomy.json` lists them. On a machine
-shared with other jobs, OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each
-other.
+world). A build runs with torch's deterministic algorithms and writes the SAEs' cfg.json with sorted keys, so
+the same seed, threads and torch give the same bytes (tested on the tiny preset; the shipped world was rebuilt
+once to check). `--reduced` (about a minute) and `--tiny` (well under a minute) exercise the same code with
+few steps; their discriminators are weak. `--compounds` adds the compound concepts ("red fruit", "sea animal";
+`compounds.py`): the attribute words join the vocabulary, each step asks a fifth as many compound questions
+(mostly two-word labels) on top of its one-word ones (1,700 steps for the full preset, COMPOUND_STEPS), the
+corpus defines compounds, and `taxonomy.json` lists them. On a machine shared with other jobs,
+OMP_WAIT_POLICY=PASSIVE in the environment avoids OpenMP threads spinning against each other.
 """
 
 from __future__ import annotations
