@@ -278,8 +278,6 @@ def test_tiny_retrain_end_to_end_gives_the_same_bytes_twice(tmp_path):
     file but the training report (it holds timings) must come back byte for byte. sae_lens writes an SAE's
     cfg.json keys in an order that varies between Python processes (not within one, as here), so the build
     sorts them: checked on the files themselves, as the shipped world's are."""
-    import torch
-
     from sae_gd_labeler.toyworld.train import build_world
 
     report = build_world(tmp_path / "world", preset="tiny", seed=1)
